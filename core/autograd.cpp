@@ -1,0 +1,94 @@
+// The reverse-mode graph walk: an iterative topological sort from the output (no recursion
+// limit), then each node's backward in reverse order. A node's history (inputs and
+// backward function) is dropped as soon as it has run, so memory is released during the
+// walk, and a second backward through the same graph is detected and refused.
+#include <stdexcept>
+#include <unordered_set>
+#include <utility>
+
+#include "core/node.hpp"
+#include "core/tensor.hpp"
+
+namespace qkv::core {
+
+namespace {
+
+[[noreturn]] void freed_error(const Node& node) {
+  throw std::logic_error(std::string("backward: the graph through '") +
+                         (node.op ? node.op : "an op") +
+                         "' was already freed by an earlier backward(); run the forward "
+                         "pass again before calling backward a second time");
+}
+
+// Nodes reachable from root that take part in the gradient, inputs before consumers.
+std::vector<Node*> topological_order(Node* root) {
+  std::vector<Node*> order;
+  std::unordered_set<Node*> seen{root};
+  std::vector<std::pair<Node*, std::size_t>> stack{{root, 0}};
+  while (!stack.empty()) {
+    Node* node = stack.back().first;
+    const std::size_t next = stack.back().second;
+    if (next < node->inputs.size()) {
+      ++stack.back().second;
+      Node* input = node->inputs[next].node().get();
+      if (!input || !input->requires_grad || seen.count(input)) continue;
+      if (input->history_freed) freed_error(*input);
+      seen.insert(input);
+      stack.emplace_back(input, 0);
+    } else {
+      order.push_back(node);
+      stack.pop_back();
+    }
+  }
+  return order;
+}
+
+template <class T> void accumulate(const Tensor& into, const Tensor& grad) {
+  T* g = into.grad_buffer<T>();
+  const T* src = grad.data<T>();
+  for (std::size_t i = 0; i < grad.numel(); ++i) g[i] += src[i];
+}
+
+}  // namespace
+
+void Tensor::backward() const {
+  if (!defined()) throw std::logic_error("backward: called on an undefined Tensor");
+  if (numel() != 1)
+    throw std::invalid_argument("backward: called on a tensor of shape " + shape_str(shape()) +
+                                " without a gradient; only a one-element tensor (a loss) "
+                                "gets the implicit gradient 1");
+  backward(Tensor::ones(shape(), dtype()));
+}
+
+void Tensor::backward(const Tensor& grad) const {
+  if (!defined()) throw std::logic_error("backward: called on an undefined Tensor");
+  Node* root = node_.get();
+  if (root->history_freed) freed_error(*root);
+  if (!root->requires_grad)
+    throw std::logic_error(
+        "backward: this tensor does not require grad (no input of its graph requires grad, "
+        "or it was computed under NoGrad)");
+  if (grad.shape() != shape() || grad.dtype() != dtype())
+    throw std::invalid_argument("backward: gradient of shape " + shape_str(grad.shape()) + " (" +
+                                dtype_name(grad.dtype()) + ") for a tensor of shape " +
+                                shape_str(shape()) + " (" + dtype_name(dtype()) + ")");
+
+  const std::vector<Node*> order = topological_order(root);
+  if (dtype() == DType::f32) accumulate<float>(*this, grad);
+  else accumulate<double>(*this, grad);
+
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    Node& node = **it;
+    if (!node.backward) continue;  // a leaf: its grad stays
+    // A node no path of the output reaches with a gradient (all zero contributions are
+    // still allocated) always has its grad here, since its consumer ran first.
+    Tensor node_grad = std::move(node.grad);
+    node.grad = Tensor();
+    if (node_grad.defined()) node.backward(node_grad);
+    node.backward = nullptr;
+    node.inputs.clear();
+    node.history_freed = true;
+  }
+}
+
+}  // namespace qkv::core

@@ -1,0 +1,187 @@
+// Fused multi-head scaled dot-product attention. Heads are never copied out: head h of a
+// (B, T, H*D) tensor is the strided matrix starting at column h*D with leading dimension
+// H*D, and a shared (identity-projection) operand is the same matrix for every head. Per
+// (batch, head) it runs, llm.c style:
+//   forward:  S = scale·Q Kᵀ (gemm) → mask → P = softmax(S) → [dropout] → O = P V (gemm)
+//   backward: dP = dO Vᵀ, dV += Pᵀ dO, dS = P ⊙ (dP − rowsum(dP ⊙ P)),
+//             dQ += scale·dS K, dK += scale·dSᵀ Q      (gemms with beta = 1)
+// Only P (B, H, T, S) and the dropout scales are kept for backward; P doubles as the
+// attention map handed to inspection.
+#include <cmath>
+#include <limits>
+
+#include "core/blas.hpp"
+#include "core/kernel_util.hpp"
+#include "core/ops.hpp"
+#include "core/random.hpp"
+
+namespace qkv::core {
+
+namespace {
+
+using detail::dispatch;
+
+struct Layout {
+  std::size_t batch = 0, tq = 0, tk = 0, heads = 0, dk = 0, dv = 0;
+  std::size_t ldq = 0, ldk = 0, ldv = 0, ldo = 0;  // row strides
+  std::size_t q_head = 0, k_head = 0, v_head = 0;  // column offset per head (0 if shared)
+};
+
+Layout check_layout(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o) {
+  const char* op = "attention";
+  detail::check_defined(op, q, "q");
+  detail::check_defined(op, k, "k");
+  detail::check_defined(op, v, "v");
+  detail::check_same_dtype(op, q, k);
+  detail::check_same_dtype(op, q, v);
+  if (o.heads == 0) detail::arg_error(op, "heads must be positive");
+  if (q.dim() != 3 || k.dim() != 3) detail::shape_error(op, "q and k must be (B, T, width)", q.shape(), k.shape());
+  if (v.dim() != 3) detail::shape_error(op, "v must be (B, S, width)", k.shape(), v.shape());
+  Layout l;
+  l.heads = o.heads;
+  l.batch = q.shape()[0];
+  l.tq = q.shape()[1];
+  l.tk = k.shape()[1];
+  if (k.shape()[0] != l.batch || v.shape()[0] != l.batch || v.shape()[1] != l.tk)
+    detail::shape_error(op, "k and v must share batch and length, q the batch", k.shape(), v.shape());
+  auto per_head = [&](const Tensor& t, bool shared, const char* name) {
+    const std::size_t width = t.shape()[2];
+    if (shared) return width;
+    if (width % o.heads != 0)
+      detail::arg_error(op, std::string(name) + " width " + std::to_string(width) +
+                                " is not divisible by " + std::to_string(o.heads) + " heads");
+    return width / o.heads;
+  };
+  l.dk = per_head(q, o.q_shared, "q");
+  if (per_head(k, o.k_shared, "k") != l.dk)
+    detail::shape_error(op, "q and k head widths differ", q.shape(), k.shape());
+  l.dv = per_head(v, o.v_shared, "v");
+  l.ldq = q.shape()[2];
+  l.ldk = k.shape()[2];
+  l.ldv = v.shape()[2];
+  l.ldo = l.heads * l.dv;
+  l.q_head = o.q_shared ? 0 : l.dk;
+  l.k_head = o.k_shared ? 0 : l.dk;
+  l.v_head = o.v_shared ? 0 : l.dv;
+  if (o.causal && l.tq != l.tk) detail::shape_error(op, "causal attention needs equal lengths", q.shape(), k.shape());
+  if (o.key_padding && o.key_padding->size() != l.batch * l.tk)
+    detail::arg_error(op, "key_padding has " + std::to_string(o.key_padding->size()) +
+                              " entries, expected B*S = " + std::to_string(l.batch * l.tk));
+  if (!(o.dropout >= 0.0 && o.dropout < 1.0))
+    detail::arg_error(op, "dropout must be in [0, 1), got " + std::to_string(o.dropout));
+  if (o.training && o.dropout > 0.0 && !o.rng) detail::arg_error(op, "dropout needs an rng");
+  return l;
+}
+
+template <class T>
+Tensor attention_impl(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o,
+                      const Layout& l) {
+  const std::size_t tq = l.tq, tk = l.tk;
+  Tensor out = Tensor::empty({l.batch, tq, l.ldo}, q.dtype());
+  Tensor probs = Tensor::empty({l.batch, l.heads, tq, tk}, q.dtype());
+  const bool drop = o.training && o.dropout > 0.0;
+  std::vector<T> keep;  // dropout scales, (B, H, T, S)
+  if (drop) {
+    keep.resize(probs.numel());
+    const T scale = static_cast<T>(1.0 / (1.0 - o.dropout));
+    for (auto& s : keep) s = o.rng->uniform() < o.dropout ? T(0) : scale;
+  }
+  std::vector<T> dropped(drop ? tq * tk : 0);
+  const T scale = static_cast<T>(o.scale);
+  const T neg_inf = -std::numeric_limits<T>::infinity();
+  const T* pq = q.data<T>();
+  const T* pk = k.data<T>();
+  const T* pv = v.data<T>();
+  T* po = out.data<T>();
+  T* pp = probs.data<T>();
+  for (std::size_t b = 0; b < l.batch; ++b) {
+    const std::uint8_t* pad = o.key_padding ? o.key_padding->data() + b * tk : nullptr;
+    for (std::size_t h = 0; h < l.heads; ++h) {
+      const T* qbh = pq + b * tq * l.ldq + h * l.q_head;
+      const T* kbh = pk + b * tk * l.ldk + h * l.k_head;
+      const T* vbh = pv + b * tk * l.ldv + h * l.v_head;
+      T* p = pp + (b * l.heads + h) * tq * tk;
+      gemm(false, true, tq, tk, l.dk, scale, qbh, l.ldq, kbh, l.ldk, T(0), p, tk);  // (T, S)
+      for (std::size_t i = 0; i < tq; ++i) {
+        T* row = p + i * tk;
+        if (o.causal)
+          for (std::size_t j = i + 1; j < tk; ++j) row[j] = neg_inf;
+        if (pad)
+          for (std::size_t j = 0; j < tk; ++j)
+            if (pad[j]) row[j] = neg_inf;
+        T top = neg_inf;
+        for (std::size_t j = 0; j < tk; ++j) top = std::max(top, row[j]);
+        if (top == neg_inf) {  // every key masked: no attention at all
+          std::fill(row, row + tk, T(0));
+          continue;
+        }
+        T total = 0;
+        for (std::size_t j = 0; j < tk; ++j) total += (row[j] = std::exp(row[j] - top));
+        const T inv = T(1) / total;
+        for (std::size_t j = 0; j < tk; ++j) row[j] *= inv;
+      }
+      const T* weights = p;
+      if (drop) {
+        const T* ks = keep.data() + (b * l.heads + h) * tq * tk;
+        for (std::size_t i = 0; i < tq * tk; ++i) dropped[i] = p[i] * ks[i];
+        weights = dropped.data();
+      }
+      gemm(false, false, tq, l.dv, tk, T(1), weights, tk, vbh, l.ldv, T(0), po + b * tq * l.ldo + h * l.dv,
+           l.ldo);  // (T, Dv) into the head's columns
+    }
+  }
+  if (o.probabilities) *o.probabilities = probs.detach();
+  record(out, "attention", {q, k, v},
+         [q, k, v, l, scale, probs, keep = std::move(keep)](const Tensor& g) {
+           const std::size_t tq = l.tq, tk = l.tk;
+           const T* pq = q.data<T>();
+           const T* pk = k.data<T>();
+           const T* pv = v.data<T>();
+           const T* pg = g.data<T>();
+           const T* pp = probs.data<T>();
+           T* gq = q.requires_grad() ? q.grad_buffer<T>() : nullptr;
+           T* gk = k.requires_grad() ? k.grad_buffer<T>() : nullptr;
+           T* gv = v.requires_grad() ? v.grad_buffer<T>() : nullptr;
+           std::vector<T> dp(tq * tk), weights(keep.empty() ? 0 : tq * tk);
+           for (std::size_t b = 0; b < l.batch; ++b) {
+             for (std::size_t h = 0; h < l.heads; ++h) {
+               const std::size_t qo = b * tq * l.ldq + h * l.q_head;
+               const std::size_t ko = b * tk * l.ldk + h * l.k_head;
+               const std::size_t vo = b * tk * l.ldv + h * l.v_head;
+               const T* gbh = pg + b * tq * l.ldo + h * l.dv;
+               const T* p = pp + (b * l.heads + h) * tq * tk;
+               const T* ks = keep.empty() ? nullptr : keep.data() + (b * l.heads + h) * tq * tk;
+               const T* used = p;
+               if (ks) {
+                 for (std::size_t i = 0; i < tq * tk; ++i) weights[i] = p[i] * ks[i];
+                 used = weights.data();
+               }
+               if (gv)  // dV += Pᵀ dO
+                 gemm(true, false, tk, l.dv, tq, T(1), used, tk, gbh, l.ldo, T(1), gv + vo, l.ldv);
+               if (!gq && !gk) continue;
+               gemm(false, true, tq, tk, l.dv, T(1), gbh, l.ldo, pv + vo, l.ldv, T(0), dp.data(), tk);
+               for (std::size_t i = 0; i < tq; ++i) {  // dS = P ⊙ (dP − rowsum(dP ⊙ P)), in place
+                 T* row = dp.data() + i * tk;
+                 const T* prow = p + i * tk;
+                 if (ks)
+                   for (std::size_t j = 0; j < tk; ++j) row[j] *= ks[i * tk + j];
+                 T dot = 0;
+                 for (std::size_t j = 0; j < tk; ++j) dot += row[j] * prow[j];
+                 for (std::size_t j = 0; j < tk; ++j) row[j] = prow[j] * (row[j] - dot);
+               }
+               if (gq) gemm(false, false, tq, l.dk, tk, scale, dp.data(), tk, pk + ko, l.ldk, T(1), gq + qo, l.ldq);
+               if (gk) gemm(true, false, tk, l.dk, tq, scale, dp.data(), tk, pq + qo, l.ldq, T(1), gk + ko, l.ldk);
+             }
+           }
+         });
+  return out;
+}
+
+}  // namespace
+
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options) {
+  const Layout l = check_layout(q, k, v, options);
+  return dispatch(q.dtype(), [&](auto tag) { return attention_impl<decltype(tag)>(q, k, v, options, l); });
+}
+
+}  // namespace qkv::core

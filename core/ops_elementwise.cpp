@@ -1,0 +1,194 @@
+// Elementwise ops: binary ops with numpy broadcasting, ops with a scalar, and unary math.
+// A binary op's backward accumulates straight into the inputs' gradients through the same
+// broadcast strides, so summing over broadcast axes needs no separate reduction pass.
+#include <cmath>
+
+#include "core/kernel_util.hpp"
+#include "core/ops.hpp"
+
+namespace qkv::core {
+
+namespace {
+
+using detail::dispatch;
+
+// value(a, b); grad_a(a, b, g) and grad_b(a, b, g) are the contributions to each input.
+template <class T, class Value, class GradA, class GradB>
+Tensor binary(const char* op, const Tensor& a, const Tensor& b, Value value, GradA grad_a,
+              GradB grad_b) {
+  const Shape out_shape = detail::broadcast_shape(op, a.shape(), b.shape());
+  Tensor out = Tensor::empty(out_shape, a.dtype());
+  const T* pa = a.data<T>();
+  const T* pb = b.data<T>();
+  T* po = out.data<T>();
+  const bool same = a.shape() == b.shape();
+  const detail::Strides sa = detail::broadcast_strides(a.shape(), out_shape);
+  const detail::Strides sb = detail::broadcast_strides(b.shape(), out_shape);
+  if (same) {
+    for (std::size_t i = 0; i < out.numel(); ++i) po[i] = value(pa[i], pb[i]);
+  } else {
+    detail::strided_loop(out_shape, sa, sb, [&](std::size_t i, std::size_t ia, std::size_t ib) {
+      po[i] = value(pa[ia], pb[ib]);
+    });
+  }
+  record(out, op, {a, b}, [a, b, sa, sb, out_shape, grad_a, grad_b](const Tensor& g) {
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    const T* pg = g.data<T>();
+    T* ga = a.requires_grad() ? a.grad_buffer<T>() : nullptr;
+    T* gb = b.requires_grad() ? b.grad_buffer<T>() : nullptr;
+    detail::strided_loop(out_shape, sa, sb, [&](std::size_t i, std::size_t ia, std::size_t ib) {
+      if (ga) ga[ia] += grad_a(pa[ia], pb[ib], pg[i]);
+      if (gb) gb[ib] += grad_b(pa[ia], pb[ib], pg[i]);
+    });
+  });
+  return out;
+}
+
+template <class F> Tensor binary_op(const char* op, const Tensor& a, const Tensor& b, F make) {
+  detail::check_defined(op, a, "a");
+  detail::check_defined(op, b, "b");
+  detail::check_same_dtype(op, a, b);
+  return dispatch(a.dtype(), [&](auto tag) { return make(tag); });
+}
+
+// value(x) and derivative(x, y) with y = value(x), for y = f(x) elementwise.
+template <class T, class Value, class Derivative>
+Tensor unary(const char* op, const Tensor& a, Value value, Derivative derivative) {
+  Tensor out = Tensor::empty(a.shape(), a.dtype());
+  const T* pa = a.data<T>();
+  T* po = out.data<T>();
+  for (std::size_t i = 0; i < a.numel(); ++i) po[i] = value(pa[i]);
+  // The backward reads the output's values through a detached alias: never the output
+  // node itself, which would keep the graph alive through a cycle.
+  record(out, op, {a}, [a, y = out.detach(), derivative](const Tensor& g) {
+    const T* px = a.data<T>();
+    const T* py = y.data<T>();
+    const T* pg = g.data<T>();
+    T* ga = a.grad_buffer<T>();
+    for (std::size_t i = 0; i < a.numel(); ++i) ga[i] += pg[i] * derivative(px[i], py[i]);
+  });
+  return out;
+}
+
+template <class F> Tensor unary_op(const char* op, const Tensor& a, F make) {
+  detail::check_defined(op, a, "input");
+  return dispatch(a.dtype(), [&](auto tag) { return make(tag); });
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  return binary_op("add", a, b, [&](auto tag) {
+    using T = decltype(tag);
+    return binary<T>("add", a, b, [](T x, T y) { return x + y; },
+                     [](T, T, T g) { return g; }, [](T, T, T g) { return g; });
+  });
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  return binary_op("sub", a, b, [&](auto tag) {
+    using T = decltype(tag);
+    return binary<T>("sub", a, b, [](T x, T y) { return x - y; },
+                     [](T, T, T g) { return g; }, [](T, T, T g) { return -g; });
+  });
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  return binary_op("mul", a, b, [&](auto tag) {
+    using T = decltype(tag);
+    return binary<T>("mul", a, b, [](T x, T y) { return x * y; },
+                     [](T, T y, T g) { return g * y; }, [](T x, T, T g) { return g * x; });
+  });
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  return binary_op("div", a, b, [&](auto tag) {
+    using T = decltype(tag);
+    return binary<T>("div", a, b, [](T x, T y) { return x / y; },
+                     [](T, T y, T g) { return g / y; },
+                     [](T x, T y, T g) { return -g * x / (y * y); });
+  });
+}
+
+Tensor add(const Tensor& a, double b) {
+  return unary_op("add", a, [&](auto tag) {
+    using T = decltype(tag);
+    const T s = static_cast<T>(b);
+    return unary<T>("add", a, [s](T x) { return x + s; }, [](T, T) { return T(1); });
+  });
+}
+
+Tensor mul(const Tensor& a, double b) {
+  return unary_op("mul", a, [&](auto tag) {
+    using T = decltype(tag);
+    const T s = static_cast<T>(b);
+    return unary<T>("mul", a, [s](T x) { return x * s; }, [s](T, T) { return s; });
+  });
+}
+
+Tensor neg(const Tensor& a) { return mul(a, -1.0); }
+
+Tensor exp(const Tensor& a) {
+  return unary_op("exp", a, [&](auto tag) {
+    using T = decltype(tag);
+    return unary<T>("exp", a, [](T x) { return std::exp(x); }, [](T, T y) { return y; });
+  });
+}
+
+Tensor log(const Tensor& a) {
+  return unary_op("log", a, [&](auto tag) {
+    using T = decltype(tag);
+    return unary<T>("log", a, [](T x) { return std::log(x); }, [](T x, T) { return T(1) / x; });
+  });
+}
+
+Tensor sqrt(const Tensor& a) {
+  return unary_op("sqrt", a, [&](auto tag) {
+    using T = decltype(tag);
+    return unary<T>("sqrt", a, [](T x) { return std::sqrt(x); },
+                    [](T, T y) { return T(0.5) / y; });
+  });
+}
+
+Tensor pow(const Tensor& a, double exponent) {
+  return unary_op("pow", a, [&](auto tag) {
+    using T = decltype(tag);
+    const T p = static_cast<T>(exponent);
+    return unary<T>("pow", a, [p](T x) { return std::pow(x, p); },
+                    [p](T x, T) { return p * std::pow(x, p - T(1)); });
+  });
+}
+
+Tensor tanh(const Tensor& a) {
+  return unary_op("tanh", a, [&](auto tag) {
+    using T = decltype(tag);
+    return unary<T>("tanh", a, [](T x) { return std::tanh(x); },
+                    [](T, T y) { return T(1) - y * y; });
+  });
+}
+
+Tensor relu(const Tensor& a) {
+  return unary_op("relu", a, [&](auto tag) {
+    using T = decltype(tag);
+    return unary<T>("relu", a, [](T x) { return x > T(0) ? x : T(0); },
+                    [](T x, T) { return x > T(0) ? T(1) : T(0); });
+  });
+}
+
+Tensor gelu(const Tensor& a) {
+  return unary_op("gelu", a, [&](auto tag) {
+    using T = decltype(tag);
+    // gelu(x) = x Φ(x);  gelu'(x) = Φ(x) + x φ(x).
+    const T inv_sqrt2 = static_cast<T>(0.70710678118654752440);
+    const T inv_sqrt_2pi = static_cast<T>(0.39894228040143267794);
+    return unary<T>(
+        "gelu", a, [=](T x) { return T(0.5) * x * (T(1) + std::erf(x * inv_sqrt2)); },
+        [=](T x, T) {
+          const T cdf = T(0.5) * (T(1) + std::erf(x * inv_sqrt2));
+          return cdf + x * inv_sqrt_2pi * std::exp(T(-0.5) * x * x);
+        });
+  });
+}
+
+}  // namespace qkv::core

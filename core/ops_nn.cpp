@@ -1,0 +1,313 @@
+// Neural-network ops written as fused loops over rows of the last axis: softmax,
+// log-softmax, masking, layer norm, embedding lookup, cross-entropy and dropout. Each
+// keeps only what its backward needs (the output, or per-row statistics).
+#include <cmath>
+#include <limits>
+
+#include "core/kernel_util.hpp"
+#include "core/ops.hpp"
+#include "core/random.hpp"
+
+namespace qkv::core {
+
+namespace {
+
+using detail::dispatch;
+
+std::size_t last_axis(const char* op, const Tensor& a) {
+  detail::check_defined(op, a, "input");
+  if (a.dim() == 0) detail::arg_error(op, "needs at least one axis, got a scalar");
+  return a.shape().back();
+}
+
+template <class T> void softmax_row(const T* x, T* y, std::size_t n) {
+  T top = -std::numeric_limits<T>::infinity();
+  for (std::size_t j = 0; j < n; ++j) top = std::max(top, x[j]);
+  if (top == -std::numeric_limits<T>::infinity()) {  // every entry masked
+    std::fill(y, y + n, T(0));
+    return;
+  }
+  T total = 0;
+  for (std::size_t j = 0; j < n; ++j) total += (y[j] = std::exp(x[j] - top));
+  const T inv = T(1) / total;
+  for (std::size_t j = 0; j < n; ++j) y[j] *= inv;
+}
+
+// log(sum(exp(x))) of one row, stable.
+template <class T> T log_sum_exp(const T* x, std::size_t n) {
+  T top = -std::numeric_limits<T>::infinity();
+  for (std::size_t j = 0; j < n; ++j) top = std::max(top, x[j]);
+  if (top == -std::numeric_limits<T>::infinity()) return top;
+  T total = 0;
+  for (std::size_t j = 0; j < n; ++j) total += std::exp(x[j] - top);
+  return top + std::log(total);
+}
+
+}  // namespace
+
+Tensor softmax(const Tensor& a) {
+  const std::size_t n = last_axis("softmax", a);
+  return dispatch(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    Tensor out = Tensor::empty(a.shape(), a.dtype());
+    const std::size_t rows = n ? a.numel() / n : 0;
+    for (std::size_t r = 0; r < rows; ++r) softmax_row(a.data<T>() + r * n, out.data<T>() + r * n, n);
+    // dx = y ⊙ (dy − Σ dy ⊙ y) per row.
+    record(out, "softmax", {a}, [a, y = out.detach(), n, rows](const Tensor& g) {
+      const T* py = y.data<T>();
+      const T* pg = g.data<T>();
+      T* ga = a.grad_buffer<T>();
+      for (std::size_t r = 0; r < rows; ++r) {
+        const std::size_t o = r * n;
+        T dot = 0;
+        for (std::size_t j = 0; j < n; ++j) dot += pg[o + j] * py[o + j];
+        for (std::size_t j = 0; j < n; ++j) ga[o + j] += py[o + j] * (pg[o + j] - dot);
+      }
+    });
+    return out;
+  });
+}
+
+Tensor log_softmax(const Tensor& a) {
+  const std::size_t n = last_axis("log_softmax", a);
+  return dispatch(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    Tensor out = Tensor::empty(a.shape(), a.dtype());
+    const std::size_t rows = n ? a.numel() / n : 0;
+    const T* px = a.data<T>();
+    T* py = out.data<T>();
+    for (std::size_t r = 0; r < rows; ++r) {
+      const T lse = log_sum_exp(px + r * n, n);
+      for (std::size_t j = 0; j < n; ++j) py[r * n + j] = px[r * n + j] - lse;
+    }
+    // dx = dy − exp(y) Σ dy per row.
+    record(out, "log_softmax", {a}, [a, y = out.detach(), n, rows](const Tensor& g) {
+      const T* py = y.data<T>();
+      const T* pg = g.data<T>();
+      T* ga = a.grad_buffer<T>();
+      for (std::size_t r = 0; r < rows; ++r) {
+        const std::size_t o = r * n;
+        T total = 0;
+        for (std::size_t j = 0; j < n; ++j) total += pg[o + j];
+        for (std::size_t j = 0; j < n; ++j) ga[o + j] += pg[o + j] - std::exp(py[o + j]) * total;
+      }
+    });
+    return out;
+  });
+}
+
+Tensor masked_fill(const Tensor& a, const Tensor& mask, double value) {
+  detail::check_defined("masked_fill", a, "input");
+  detail::check_defined("masked_fill", mask, "mask");
+  const Shape out_shape = detail::broadcast_shape("masked_fill", a.shape(), mask.shape());
+  if (out_shape != a.shape())
+    detail::shape_error("masked_fill", "mask must broadcast to the input's shape", a.shape(),
+                        mask.shape());
+  const std::vector<double> m = mask.to_vector();
+  std::vector<std::uint8_t> fill(a.numel());
+  const detail::Strides ms = detail::broadcast_strides(mask.shape(), a.shape());
+  detail::strided_loop(a.shape(), ms, ms, [&](std::size_t i, std::size_t im, std::size_t) {
+    fill[i] = m[im] != 0.0;
+  });
+  return dispatch(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    Tensor out = Tensor::empty(a.shape(), a.dtype());
+    const T* pa = a.data<T>();
+    T* po = out.data<T>();
+    for (std::size_t i = 0; i < a.numel(); ++i) po[i] = fill[i] ? static_cast<T>(value) : pa[i];
+    record(out, "masked_fill", {a}, [a, fill = std::move(fill)](const Tensor& g) {
+      const T* pg = g.data<T>();
+      T* ga = a.grad_buffer<T>();
+      for (std::size_t i = 0; i < fill.size(); ++i)
+        if (!fill[i]) ga[i] += pg[i];
+    });
+    return out;
+  });
+}
+
+Tensor causal_mask(const Tensor& a) {
+  detail::check_defined("causal_mask", a, "input");
+  if (a.dim() < 2) detail::arg_error("causal_mask", "needs (..., T_q, T_k), got " + shape_str(a.shape()));
+  const std::size_t tq = a.shape()[a.dim() - 2], tk = a.shape().back();
+  std::vector<double> above_diagonal(tq * tk, 0.0);
+  for (std::size_t i = 0; i < tq; ++i)
+    for (std::size_t j = i + 1; j < tk; ++j) above_diagonal[i * tk + j] = 1.0;
+  const Tensor mask = Tensor::from_vector(above_diagonal, {tq, tk});
+  return masked_fill(a, mask, -std::numeric_limits<double>::infinity());
+}
+
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  const std::size_t n = last_axis("layer_norm", x);
+  for (const Tensor* p : {&weight, &bias}) {
+    if (!p->defined()) continue;
+    detail::check_same_dtype("layer_norm", x, *p);
+    if (p->dim() != 1 || p->shape()[0] != n)
+      detail::shape_error("layer_norm", "weight and bias must match the last axis", x.shape(),
+                          p->shape());
+  }
+  if (!(eps > 0)) detail::arg_error("layer_norm", "eps must be positive, got " + std::to_string(eps));
+  return dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const std::size_t rows = n ? x.numel() / n : 0;
+    Tensor out = Tensor::empty(x.shape(), x.dtype());
+    std::vector<T> mean(rows), rstd(rows);
+    const T* px = x.data<T>();
+    T* py = out.data<T>();
+    const T* pw = weight.defined() ? weight.data<T>() : nullptr;
+    const T* pb = bias.defined() ? bias.data<T>() : nullptr;
+    for (std::size_t r = 0; r < rows; ++r) {
+      const T* row = px + r * n;
+      T mu = 0;
+      for (std::size_t j = 0; j < n; ++j) mu += row[j];
+      mu /= static_cast<T>(n);
+      T var = 0;
+      for (std::size_t j = 0; j < n; ++j) var += (row[j] - mu) * (row[j] - mu);
+      var /= static_cast<T>(n);  // biased, as PyTorch
+      const T rs = T(1) / std::sqrt(var + static_cast<T>(eps));
+      mean[r] = mu;
+      rstd[r] = rs;
+      for (std::size_t j = 0; j < n; ++j) {
+        const T xhat = (row[j] - mu) * rs;
+        py[r * n + j] = xhat * (pw ? pw[j] : T(1)) + (pb ? pb[j] : T(0));
+      }
+    }
+    // With x̂ = (x − μ) σ⁻¹ and ĝ = dy ⊙ w:
+    //   dx = σ⁻¹ (ĝ − mean(ĝ) − x̂ mean(ĝ ⊙ x̂)),  dw = Σ dy ⊙ x̂,  db = Σ dy.
+    record(out, "layer_norm", {x, weight, bias},
+           [x, weight, bias, n, rows, mean = std::move(mean), rstd = std::move(rstd)](const Tensor& g) {
+             const T* px = x.data<T>();
+             const T* pg = g.data<T>();
+             const T* pw = weight.defined() ? weight.data<T>() : nullptr;
+             T* gx = x.requires_grad() ? x.grad_buffer<T>() : nullptr;
+             T* gw = weight.defined() && weight.requires_grad() ? weight.grad_buffer<T>() : nullptr;
+             T* gb = bias.defined() && bias.requires_grad() ? bias.grad_buffer<T>() : nullptr;
+             for (std::size_t r = 0; r < rows; ++r) {
+               const T* row = px + r * n;
+               const T* grow = pg + r * n;
+               T mean_g = 0, mean_gx = 0;
+               for (std::size_t j = 0; j < n; ++j) {
+                 const T xhat = (row[j] - mean[r]) * rstd[r];
+                 const T gh = grow[j] * (pw ? pw[j] : T(1));
+                 mean_g += gh;
+                 mean_gx += gh * xhat;
+                 if (gw) gw[j] += grow[j] * xhat;
+                 if (gb) gb[j] += grow[j];
+               }
+               if (!gx) continue;
+               mean_g /= static_cast<T>(n);
+               mean_gx /= static_cast<T>(n);
+               for (std::size_t j = 0; j < n; ++j) {
+                 const T xhat = (row[j] - mean[r]) * rstd[r];
+                 const T gh = grow[j] * (pw ? pw[j] : T(1));
+                 gx[r * n + j] += rstd[r] * (gh - mean_g - xhat * mean_gx);
+               }
+             }
+           });
+    return out;
+  });
+}
+
+Tensor embedding(const Tensor& weight, const Ids& ids) {
+  detail::check_defined("embedding", weight, "weight");
+  if (weight.dim() != 2)
+    detail::arg_error("embedding", "weight must be (V, C), got " + shape_str(weight.shape()));
+  if (ids.values.size() != shape_numel(ids.shape))
+    detail::arg_error("embedding", std::to_string(ids.values.size()) + " ids do not fill shape " +
+                                       shape_str(ids.shape));
+  const std::size_t vocab = weight.shape()[0], width = weight.shape()[1];
+  for (std::int32_t id : ids.values)
+    if (id < 0 || static_cast<std::size_t>(id) >= vocab)
+      detail::arg_error("embedding", "id " + std::to_string(id) + " out of range for " +
+                                         std::to_string(vocab) + " rows");
+  Shape out_shape = ids.shape;
+  out_shape.push_back(width);
+  return dispatch(weight.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    Tensor out = Tensor::empty(out_shape, weight.dtype());
+    const T* pw = weight.data<T>();
+    T* po = out.data<T>();
+    for (std::size_t i = 0; i < ids.values.size(); ++i)
+      std::copy(pw + ids.values[i] * width, pw + (ids.values[i] + 1) * width, po + i * width);
+    // Scatter-add: a row picked several times receives the sum of its gradients.
+    record(out, "embedding", {weight}, [weight, ids = ids.values, width](const Tensor& g) {
+      const T* pg = g.data<T>();
+      T* gw = weight.grad_buffer<T>();
+      for (std::size_t i = 0; i < ids.size(); ++i)
+        for (std::size_t j = 0; j < width; ++j) gw[ids[i] * width + j] += pg[i * width + j];
+    });
+    return out;
+  });
+}
+
+Tensor cross_entropy(const Tensor& logits, const Ids& targets, const std::vector<std::uint8_t>& mask) {
+  const std::size_t vocab = last_axis("cross_entropy", logits);
+  Shape expected(logits.shape().begin(), logits.shape().end() - 1);
+  if (targets.shape != expected || targets.values.size() != shape_numel(targets.shape))
+    detail::shape_error("cross_entropy", "targets must have the logits' shape without the last axis",
+                        logits.shape(), targets.shape);
+  const std::size_t rows = targets.values.size();
+  if (!mask.empty() && mask.size() != rows)
+    detail::arg_error("cross_entropy", "mask has " + std::to_string(mask.size()) + " entries for " +
+                                           std::to_string(rows) + " positions");
+  std::size_t counted = 0;
+  for (std::size_t r = 0; r < rows; ++r) {
+    if (!mask.empty() && !mask[r]) continue;
+    ++counted;
+    const std::int32_t t = targets.values[r];
+    if (t < 0 || static_cast<std::size_t>(t) >= vocab)
+      detail::arg_error("cross_entropy", "target " + std::to_string(t) + " at position " +
+                                             std::to_string(r) + " out of range for " +
+                                             std::to_string(vocab) + " classes");
+  }
+  if (counted == 0) detail::arg_error("cross_entropy", "the mask counts no position");
+  return dispatch(logits.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = logits.data<T>();
+    std::vector<T> lse(rows, T(0));
+    double total = 0;
+    for (std::size_t r = 0; r < rows; ++r) {
+      if (!mask.empty() && !mask[r]) continue;
+      lse[r] = log_sum_exp(px + r * vocab, vocab);
+      total += static_cast<double>(lse[r] - px[r * vocab + targets.values[r]]);
+    }
+    Tensor out = Tensor::scalar(total / static_cast<double>(counted), logits.dtype());
+    // d loss / d x = (softmax(x) − onehot(t)) / counted on counted rows.
+    record(out, "cross_entropy", {logits},
+           [logits, t = targets.values, mask, lse = std::move(lse), vocab, counted](const Tensor& g) {
+             const T* px = logits.data<T>();
+             T* gx = logits.grad_buffer<T>();
+             const T scale = g.data<T>()[0] / static_cast<T>(counted);
+             for (std::size_t r = 0; r < t.size(); ++r) {
+               if (!mask.empty() && !mask[r]) continue;
+               const std::size_t o = r * vocab;
+               for (std::size_t j = 0; j < vocab; ++j) gx[o + j] += scale * std::exp(px[o + j] - lse[r]);
+               gx[o + t[r]] -= scale;
+             }
+           });
+    return out;
+  });
+}
+
+Tensor dropout(const Tensor& a, double p, bool training, Rng& rng) {
+  detail::check_defined("dropout", a, "input");
+  if (!(p >= 0.0 && p < 1.0)) detail::arg_error("dropout", "p must be in [0, 1), got " + std::to_string(p));
+  if (!training || p == 0.0) return a;
+  return dispatch(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T keep_scale = static_cast<T>(1.0 / (1.0 - p));
+    std::vector<T> scale(a.numel());
+    for (auto& s : scale) s = rng.uniform() < p ? T(0) : keep_scale;
+    Tensor out = Tensor::empty(a.shape(), a.dtype());
+    const T* pa = a.data<T>();
+    T* po = out.data<T>();
+    for (std::size_t i = 0; i < scale.size(); ++i) po[i] = pa[i] * scale[i];
+    record(out, "dropout", {a}, [a, scale = std::move(scale)](const Tensor& g) {
+      const T* pg = g.data<T>();
+      T* ga = a.grad_buffer<T>();
+      for (std::size_t i = 0; i < scale.size(); ++i) ga[i] += pg[i] * scale[i];
+    });
+    return out;
+  });
+}
+
+}  // namespace qkv::core

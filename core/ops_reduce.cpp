@@ -1,0 +1,121 @@
+// Reductions over axes: sum, mean, max. The reduced shape is kept with size-1 axes
+// internally, so that reading it "broadcast" to the input shape (stride 0 on reduced axes)
+// gives both the forward accumulation and the backward spread in one strided loop.
+#include <algorithm>
+#include <limits>
+
+#include "core/kernel_util.hpp"
+#include "core/ops.hpp"
+
+namespace qkv::core {
+
+namespace {
+
+using detail::dispatch;
+
+struct Reduction {
+  Shape kept;    // input shape with reduced axes set to 1
+  Shape result;  // kept, or without the reduced axes
+  detail::Strides kept_strides;  // kept read as the input shape (0 on reduced axes)
+  std::size_t group = 1;         // elements per reduced group
+};
+
+Reduction plan(const char* op, const Shape& in, const std::vector<int>& axes, bool keepdim) {
+  std::vector<bool> reduce(in.size(), false);
+  for (int axis : axes) {
+    const std::size_t a = detail::normalize_axis(op, axis, in.size());
+    if (reduce[a]) detail::arg_error(op, "axis " + std::to_string(axis) + " given twice");
+    reduce[a] = true;
+  }
+  Reduction r;
+  r.kept = in;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (!reduce[i]) {
+      r.result.push_back(in[i]);
+      continue;
+    }
+    r.group *= in[i];
+    r.kept[i] = 1;
+    if (keepdim) r.result.push_back(1);
+  }
+  r.kept_strides = detail::broadcast_strides(r.kept, in);
+  return r;
+}
+
+template <class T> Tensor sum_impl(const char* op, const Tensor& a, const Reduction& r, T scale) {
+  Tensor out = Tensor::zeros(r.result, a.dtype());
+  const T* pa = a.data<T>();
+  T* po = out.data<T>();
+  const detail::Strides unused(a.dim(), 0);
+  detail::strided_loop(a.shape(), r.kept_strides, unused,
+                       [&](std::size_t i, std::size_t o, std::size_t) { po[o] += pa[i]; });
+  if (scale != T(1))
+    for (std::size_t i = 0; i < out.numel(); ++i) po[i] *= scale;
+  record(out, op, {a}, [a, r, scale](const Tensor& g) {
+    const T* pg = g.data<T>();
+    T* ga = a.grad_buffer<T>();
+    const detail::Strides unused(a.dim(), 0);
+    detail::strided_loop(a.shape(), r.kept_strides, unused,
+                         [&](std::size_t i, std::size_t o, std::size_t) { ga[i] += scale * pg[o]; });
+  });
+  return out;
+}
+
+std::vector<int> all_axes(const Tensor& a) {
+  std::vector<int> axes(a.dim());
+  for (std::size_t i = 0; i < axes.size(); ++i) axes[i] = static_cast<int>(i);
+  return axes;
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& a, const std::vector<int>& axes, bool keepdim) {
+  detail::check_defined("sum", a, "input");
+  const Reduction r = plan("sum", a.shape(), axes, keepdim);
+  return dispatch(a.dtype(), [&](auto tag) { return sum_impl<decltype(tag)>("sum", a, r, 1); });
+}
+
+Tensor mean(const Tensor& a, const std::vector<int>& axes, bool keepdim) {
+  detail::check_defined("mean", a, "input");
+  const Reduction r = plan("mean", a.shape(), axes, keepdim);
+  if (r.group == 0) detail::arg_error("mean", "reducing over an empty axis of shape " + shape_str(a.shape()));
+  return dispatch(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    return sum_impl<T>("mean", a, r, T(1) / static_cast<T>(r.group));
+  });
+}
+
+Tensor sum(const Tensor& a) { return sum(a, all_axes(a), false); }
+
+Tensor mean(const Tensor& a) { return mean(a, all_axes(a), false); }
+
+Tensor max(const Tensor& a, const std::vector<int>& axes, bool keepdim) {
+  detail::check_defined("max", a, "input");
+  const Reduction r = plan("max", a.shape(), axes, keepdim);
+  if (r.group == 0) detail::arg_error("max", "reducing over an empty axis of shape " + shape_str(a.shape()));
+  return dispatch(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    Tensor out = Tensor::full(r.result, -std::numeric_limits<double>::infinity(), a.dtype());
+    const T* pa = a.data<T>();
+    T* po = out.data<T>();
+    // The first maximal element of each group receives the gradient.
+    std::vector<std::size_t> argmax(out.numel(), 0);
+    std::vector<bool> seen(out.numel(), false);
+    const detail::Strides unused(a.dim(), 0);
+    detail::strided_loop(a.shape(), r.kept_strides, unused, [&](std::size_t i, std::size_t o, std::size_t) {
+      if (!seen[o] || pa[i] > po[o]) {
+        po[o] = pa[i];
+        argmax[o] = i;
+        seen[o] = true;
+      }
+    });
+    record(out, "max", {a}, [a, argmax = std::move(argmax)](const Tensor& g) {
+      const T* pg = g.data<T>();
+      T* ga = a.grad_buffer<T>();
+      for (std::size_t o = 0; o < argmax.size(); ++o) ga[argmax[o]] += pg[o];
+    });
+    return out;
+  });
+}
+
+}  // namespace qkv::core

@@ -1,0 +1,274 @@
+// Tensor construction, access and the history bookkeeping shared by every op. The graph
+// walk itself (backward) is in autograd.cpp.
+#include "core/tensor.hpp"
+
+#include <algorithm>
+#include <sstream>
+#include <stdexcept>
+
+#include "core/node.hpp"
+#include "core/random.hpp"
+
+namespace qkv::core {
+
+namespace {
+
+thread_local bool grad_mode = true;
+
+const Node& node_of(const std::shared_ptr<Node>& node) {
+  if (!node) throw std::logic_error("use of an undefined Tensor");
+  return *node;
+}
+
+template <class T> constexpr DType dtype_of();
+template <> constexpr DType dtype_of<float>() { return DType::f32; }
+template <> constexpr DType dtype_of<double>() { return DType::f64; }
+
+Tensor make_tensor(const Shape& shape, DType dtype) {
+  auto node = std::make_shared<Node>();
+  node->dtype = dtype;
+  node->shape = shape;
+  node->numel = shape_numel(shape);
+  node->storage = make_storage(dtype, node->numel);
+  return Tensor(std::move(node));
+}
+
+template <class T, class F> void fill_with(Tensor& t, F&& value_at) {
+  T* out = t.data<T>();
+  for (std::size_t i = 0; i < t.numel(); ++i) out[i] = static_cast<T>(value_at(i));
+}
+
+template <class F> void fill_any(Tensor& t, F&& value_at) {
+  if (t.dtype() == DType::f32) fill_with<float>(t, value_at);
+  else fill_with<double>(t, value_at);
+}
+
+}  // namespace
+
+const char* dtype_name(DType dtype) { return dtype == DType::f32 ? "float32" : "float64"; }
+
+std::size_t shape_numel(const Shape& shape) {
+  std::size_t n = 1;
+  for (std::size_t d : shape) n *= d;
+  return n;
+}
+
+std::string shape_str(const Shape& shape) {
+  std::ostringstream out;
+  out << '[';
+  for (std::size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
+  out << ']';
+  return out.str();
+}
+
+std::shared_ptr<Storage> make_storage(DType dtype, std::size_t numel) {
+  auto storage = std::make_shared<Storage>();
+  if (dtype == DType::f32) storage->values = xt::uvector<float>(numel);
+  else storage->values = xt::uvector<double>(numel);
+  return storage;
+}
+
+// ---- construction ----
+
+Tensor Tensor::empty(const Shape& shape, DType dtype) { return make_tensor(shape, dtype); }
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype) { return full(shape, 0.0, dtype); }
+
+Tensor Tensor::ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
+
+Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
+  Tensor t = make_tensor(shape, dtype);
+  t.fill_(value);
+  return t;
+}
+
+Tensor Tensor::scalar(double value, DType dtype) { return full({}, value, dtype); }
+
+Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape) {
+  if (values.size() != shape_numel(shape))
+    throw std::invalid_argument("Tensor::from_vector: " + std::to_string(values.size()) +
+                                " values do not fill shape " + shape_str(shape));
+  Tensor t = make_tensor(shape, DType::f32);
+  std::copy(values.begin(), values.end(), t.data<float>());
+  return t;
+}
+
+Tensor Tensor::from_vector(const std::vector<double>& values, const Shape& shape) {
+  if (values.size() != shape_numel(shape))
+    throw std::invalid_argument("Tensor::from_vector: " + std::to_string(values.size()) +
+                                " values do not fill shape " + shape_str(shape));
+  Tensor t = make_tensor(shape, DType::f64);
+  std::copy(values.begin(), values.end(), t.data<double>());
+  return t;
+}
+
+Tensor Tensor::randn(const Shape& shape, Rng& rng, DType dtype) {
+  Tensor t = make_tensor(shape, dtype);
+  fill_any(t, [&](std::size_t) { return rng.normal(); });
+  return t;
+}
+
+Tensor Tensor::uniform(const Shape& shape, double lo, double hi, Rng& rng, DType dtype) {
+  Tensor t = make_tensor(shape, dtype);
+  fill_any(t, [&](std::size_t) { return rng.uniform(lo, hi); });
+  return t;
+}
+
+// ---- access ----
+
+const Shape& Tensor::shape() const { return node_of(node_).shape; }
+
+std::size_t Tensor::size(int axis) const {
+  const Shape& s = shape();
+  const int rank = static_cast<int>(s.size());
+  const int a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= rank)
+    throw std::invalid_argument("Tensor::size: axis " + std::to_string(axis) +
+                                " out of range for shape " + shape_str(s));
+  return s[static_cast<std::size_t>(a)];
+}
+
+std::size_t Tensor::numel() const { return node_of(node_).numel; }
+
+DType Tensor::dtype() const { return node_of(node_).dtype; }
+
+template <class T> T* Tensor::data() {
+  const Node& n = node_of(node_);
+  if (n.dtype != dtype_of<T>())
+    throw std::invalid_argument(std::string("Tensor::data: tensor is ") + dtype_name(n.dtype) +
+                                ", asked for " + dtype_name(dtype_of<T>()));
+  return std::get<xt::uvector<T>>(n.storage->values).data();
+}
+
+template <class T> const T* Tensor::data() const { return const_cast<Tensor*>(this)->data<T>(); }
+
+template float* Tensor::data<float>();
+template double* Tensor::data<double>();
+template const float* Tensor::data<float>() const;
+template const double* Tensor::data<double>() const;
+
+std::vector<double> Tensor::to_vector() const {
+  std::vector<double> out(numel());
+  if (dtype() == DType::f32) std::copy(data<float>(), data<float>() + numel(), out.begin());
+  else std::copy(data<double>(), data<double>() + numel(), out.begin());
+  return out;
+}
+
+double Tensor::item() const {
+  if (numel() != 1)
+    throw std::invalid_argument("Tensor::item: tensor of shape " + shape_str(shape()) +
+                                " has " + std::to_string(numel()) + " elements, not 1");
+  return dtype() == DType::f32 ? data<float>()[0] : data<double>()[0];
+}
+
+double Tensor::at(std::initializer_list<std::size_t> index) const {
+  const Shape& s = shape();
+  if (index.size() != s.size())
+    throw std::invalid_argument("Tensor::at: " + std::to_string(index.size()) +
+                                " indices for shape " + shape_str(s));
+  std::size_t offset = 0, axis = 0;
+  for (std::size_t i : index) {
+    if (i >= s[axis])
+      throw std::invalid_argument("Tensor::at: index " + std::to_string(i) + " out of range on axis " +
+                                  std::to_string(axis) + " of shape " + shape_str(s));
+    offset = offset * s[axis++] + i;
+  }
+  return dtype() == DType::f32 ? data<float>()[offset] : data<double>()[offset];
+}
+
+// ---- autograd state ----
+
+bool Tensor::requires_grad() const { return node_of(node_).requires_grad; }
+
+Tensor& Tensor::requires_grad_(bool requires) {
+  node_of(node_);
+  if (!is_leaf())
+    throw std::invalid_argument(
+        "requires_grad_: only leaf tensors can change requires_grad (use detach() first)");
+  node_->requires_grad = requires;
+  return *this;
+}
+
+bool Tensor::is_leaf() const {
+  const Node& n = node_of(node_);
+  return !n.backward && !n.history_freed;
+}
+
+Tensor Tensor::grad() const { return node_of(node_).grad; }
+
+void Tensor::zero_grad() {
+  node_of(node_);
+  node_->grad = Tensor();
+}
+
+template <class T> T* Tensor::grad_buffer() const {
+  Node& n = *node_;
+  if (!n.grad.defined()) n.grad = zeros(n.shape, n.dtype);
+  return n.grad.data<T>();
+}
+
+template float* Tensor::grad_buffer<float>() const;
+template double* Tensor::grad_buffer<double>() const;
+
+Tensor Tensor::detach() const {
+  const Node& n = node_of(node_);
+  auto node = std::make_shared<Node>();
+  node->dtype = n.dtype;
+  node->shape = n.shape;
+  node->numel = n.numel;
+  node->storage = n.storage;
+  return Tensor(std::move(node));
+}
+
+Tensor Tensor::clone() const { return to(dtype()); }
+
+Tensor Tensor::to(DType dtype) const {
+  Tensor out = make_tensor(shape(), dtype);
+  out.copy_(*this);
+  return out;
+}
+
+void Tensor::copy_(const Tensor& source) {
+  if (source.shape() != shape())
+    throw std::invalid_argument("Tensor::copy_: source shape " + shape_str(source.shape()) +
+                                " differs from destination shape " + shape_str(shape()));
+  if (source.dtype() == DType::f32) {
+    const float* in = source.data<float>();
+    fill_any(*this, [&](std::size_t i) { return in[i]; });
+  } else {
+    const double* in = source.data<double>();
+    fill_any(*this, [&](std::size_t i) { return in[i]; });
+  }
+}
+
+void Tensor::fill_(double value) {
+  fill_any(*this, [&](std::size_t) { return value; });
+}
+
+// ---- history ----
+
+bool grad_enabled() { return grad_mode; }
+
+NoGrad::NoGrad() : previous_(grad_mode) { grad_mode = false; }
+NoGrad::~NoGrad() { grad_mode = previous_; }
+
+bool needs_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!grad_mode) return false;
+  for (const Tensor* t : inputs)
+    if (t && t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+void record(Tensor& result, const char* op, std::vector<Tensor> inputs, BackwardFn backward) {
+  if (!grad_mode) return;
+  const bool any = std::any_of(inputs.begin(), inputs.end(),
+                               [](const Tensor& t) { return t.defined() && t.requires_grad(); });
+  if (!any) return;
+  Node& n = *result.node();
+  n.requires_grad = true;
+  n.op = op;
+  n.inputs = std::move(inputs);
+  n.backward = std::move(backward);
+}
+
+}  // namespace qkv::core

@@ -1,0 +1,133 @@
+// Tensor: a cheap, shareable handle to one node of the autograd graph.
+//
+// A node holds a value (row-major, contiguous storage of float or double), a lazily
+// allocated gradient, whether it requires grad, and — when it was produced by an op
+// while grad mode was on — its input tensors and a backward function. Copying a Tensor
+// shares the node, like a shared_ptr. The dtype is a runtime property so that one model
+// can be run in float32 for training and converted to float64 for gradient checks.
+//
+//   Tensor w = Tensor::randn({3, 4}, rng).requires_grad_();
+//   Tensor loss = sum(mul(w, w));
+//   loss.backward();            // w.grad() now holds 2w
+//
+// This header stays free of xtensor so that every file may include it cheaply; the
+// storage and the graph walk live in tensor.cpp / autograd.cpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace qkv::core {
+
+enum class DType { f32, f64 };
+
+const char* dtype_name(DType dtype);
+
+using Shape = std::vector<std::size_t>;
+
+std::size_t shape_numel(const Shape& shape);
+std::string shape_str(const Shape& shape);  // "[2, 3, 4]"
+
+class Rng;
+class Tensor;
+struct Node;
+
+// The gradient function of an op: it receives the gradient of the op's output and
+// accumulates into its inputs' gradients (see Tensor::grad_buffer). It must not capture
+// the op's own output tensor (that would be a reference cycle).
+using BackwardFn = std::function<void(const Tensor& grad_output)>;
+
+class Tensor {
+ public:
+  Tensor() = default;  // undefined; defined() is false
+
+  // Construction. All values are contiguous and row-major.
+  static Tensor empty(const Shape& shape, DType dtype = DType::f32);
+  static Tensor zeros(const Shape& shape, DType dtype = DType::f32);
+  static Tensor ones(const Shape& shape, DType dtype = DType::f32);
+  static Tensor full(const Shape& shape, double value, DType dtype = DType::f32);
+  static Tensor scalar(double value, DType dtype = DType::f32);
+  static Tensor from_vector(const std::vector<float>& values, const Shape& shape);
+  static Tensor from_vector(const std::vector<double>& values, const Shape& shape);
+  // Standard normal / uniform [lo, hi) values from the project's RNG (same on every
+  // platform for the same seed).
+  static Tensor randn(const Shape& shape, Rng& rng, DType dtype = DType::f32);
+  static Tensor uniform(const Shape& shape, double lo, double hi, Rng& rng,
+                        DType dtype = DType::f32);
+
+  bool defined() const { return node_ != nullptr; }
+  const Shape& shape() const;
+  std::size_t dim() const { return shape().size(); }
+  std::size_t size(int axis) const;  // negative axes count from the end
+  std::size_t numel() const;
+  DType dtype() const;
+
+  // Raw access to the values; T must match dtype() (checked).
+  template <class T> T* data();
+  template <class T> const T* data() const;
+  double item() const;  // the value of a one-element tensor
+  double at(std::initializer_list<std::size_t> index) const;
+  std::vector<double> to_vector() const;
+
+  // Autograd.
+  bool requires_grad() const;
+  Tensor& requires_grad_(bool requires = true);  // only on leaves
+  bool is_leaf() const;
+  Tensor grad() const;  // undefined until a backward pass reaches this tensor
+  void zero_grad();     // drops the gradient (it is reallocated as zeros when needed)
+  void backward() const;                    // this must be a one-element tensor
+  void backward(const Tensor& grad) const;  // seed gradient of this tensor's shape
+  Tensor detach() const;                    // shares the values, no history
+
+  // A copy with its own storage (no history), optionally in another dtype.
+  Tensor clone() const;
+  Tensor to(DType dtype) const;
+  // Overwrite the values in place from a tensor of the same shape (any dtype). Used by
+  // optimizers, state loading and inspection; it is not recorded in the graph.
+  void copy_(const Tensor& source);
+  void fill_(double value);
+
+  // For op authors: the gradient buffer of this tensor, allocated as zeros the first
+  // time it is asked for. Backward functions accumulate into it.
+  template <class T> T* grad_buffer() const;
+
+  // Same node (identity, not value equality).
+  bool same(const Tensor& other) const { return node_ == other.node_; }
+
+  // For op authors and the graph walk.
+  const std::shared_ptr<Node>& node() const { return node_; }
+  explicit Tensor(std::shared_ptr<Node> node) : node_(std::move(node)) {}
+
+ private:
+  std::shared_ptr<Node> node_;
+};
+
+// For op authors: attach history to a freshly computed result. If grad mode is on and
+// any input requires grad, `result` becomes a non-leaf that requires grad, remembers
+// `inputs`, and runs `backward` during Tensor::backward(). Otherwise nothing is recorded
+// (and `backward` is dropped). `op` names the op in error messages.
+void record(Tensor& result, const char* op, std::vector<Tensor> inputs, BackwardFn backward);
+
+// Whether any of the inputs will need a gradient (grad mode on and one requires grad):
+// ops skip saving what only backward needs when this is false.
+bool needs_grad(std::initializer_list<const Tensor*> inputs);
+
+// Graph building switch. While a NoGrad is alive, ops record nothing.
+class NoGrad {
+ public:
+  NoGrad();
+  ~NoGrad();
+  NoGrad(const NoGrad&) = delete;
+  NoGrad& operator=(const NoGrad&) = delete;
+
+ private:
+  bool previous_;
+};
+bool grad_enabled();
+
+}  // namespace qkv::core
