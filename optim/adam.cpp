@@ -1,0 +1,100 @@
+// Adam and AdamW: option checks and one fused update kernel for both (see adam.hpp).
+#include "optim/adam.hpp"
+
+#include <cmath>
+
+#include "optim/option_check.hpp"
+
+namespace qkv::optim {
+
+namespace {
+
+// The hyperparameters both variants share.
+struct Moments {
+  double beta1;
+  double beta2;
+  double eps;
+};
+
+// AdamOptions and AdamWOptions have the same fields.
+template <class Options>
+const Options& checked(const char* who, const Options& o) {
+  using detail::check_option;
+  check_option(std::isfinite(o.lr) && o.lr >= 0, who, "lr", o.lr, "a finite value >= 0");
+  check_option(o.beta1 >= 0 && o.beta1 < 1, who, "beta1", o.beta1, "[0, 1)");
+  check_option(o.beta2 >= 0 && o.beta2 < 1, who, "beta2", o.beta2, "[0, 1)");
+  check_option(std::isfinite(o.eps) && o.eps >= 0, who, "eps", o.eps, "a finite value >= 0");
+  check_option(std::isfinite(o.weight_decay) && o.weight_decay >= 0, who, "weight_decay",
+               o.weight_decay, "a finite value >= 0");
+  return o;
+}
+
+// One pass over a parameter: p, its gradient g and moments m, v (n elements each).
+// l2 is Adam's weight decay (folded into the gradient); shrink is AdamW's 1 - lr * wd.
+template <class T>
+void adam_update(T* p, const T* grad, T* m, T* v, std::size_t n, T beta1, T beta2, T eps,
+                 T l2, T shrink, T step_size, T bias_correction2_sqrt) {
+  const T one_minus_beta1 = T(1) - beta1;
+  const T one_minus_beta2 = T(1) - beta2;
+  for (std::size_t i = 0; i < n; ++i) {
+    T g = grad[i];
+    if (l2 != T(0)) g += l2 * p[i];
+    const T m_i = beta1 * m[i] + one_minus_beta1 * g;
+    const T v_i = beta2 * v[i] + one_minus_beta2 * g * g;
+    m[i] = m_i;
+    v[i] = v_i;
+    const T denom = std::sqrt(v_i) / bias_correction2_sqrt + eps;
+    p[i] = p[i] * shrink - step_size * (m_i / denom);
+  }
+}
+
+template <class T>
+void adam_update(ParamSlot& slot, const Moments& h, double lr, double l2, double shrink) {
+  const double t = static_cast<double>(slot.step);
+  const double bias_correction1 = 1.0 - std::pow(h.beta1, t);
+  const double bias_correction2 = 1.0 - std::pow(h.beta2, t);
+  core::Tensor& param = slot.param.tensor;
+  adam_update<T>(param.data<T>(), param.grad_buffer<T>(), slot.buffers[0].data<T>(),
+                 slot.buffers[1].data<T>(), param.numel(), T(h.beta1), T(h.beta2), T(h.eps),
+                 T(l2), T(shrink), T(lr / bias_correction1), T(std::sqrt(bias_correction2)));
+}
+
+void dispatch(ParamSlot& slot, const Moments& h, double lr, double l2, double shrink) {
+  if (slot.param.tensor.dtype() == core::DType::f32) {
+    adam_update<float>(slot, h, lr, l2, shrink);
+  } else {
+    adam_update<double>(slot, h, lr, l2, shrink);
+  }
+}
+
+const std::vector<std::string> moment_buffers = {"exp_avg", "exp_avg_sq"};
+
+}  // namespace
+
+Adam::Adam(const std::vector<core::NamedParameter>& params, const AdamOptions& options)
+    : Adam(std::vector<ParamGroup>{ParamGroup{params, {}, {}}}, options) {}
+
+Adam::Adam(std::vector<ParamGroup> groups, const AdamOptions& options)
+    : Optimizer("adam", std::move(groups), checked("adam", options).lr, options.weight_decay,
+                moment_buffers),
+      options_(options) {}
+
+void Adam::update(ParamSlot& slot, double lr, double weight_decay) {
+  const AdamOptions& o = options_;
+  dispatch(slot, Moments{o.beta1, o.beta2, o.eps}, lr, weight_decay, 1.0);
+}
+
+AdamW::AdamW(const std::vector<core::NamedParameter>& params, const AdamWOptions& options)
+    : AdamW(std::vector<ParamGroup>{ParamGroup{params, {}, {}}}, options) {}
+
+AdamW::AdamW(std::vector<ParamGroup> groups, const AdamWOptions& options)
+    : Optimizer("adamw", std::move(groups), checked("adamw", options).lr, options.weight_decay,
+                moment_buffers),
+      options_(options) {}
+
+void AdamW::update(ParamSlot& slot, double lr, double weight_decay) {
+  const AdamWOptions& o = options_;
+  dispatch(slot, Moments{o.beta1, o.beta2, o.eps}, lr, 0.0, 1.0 - lr * weight_decay);
+}
+
+}  // namespace qkv::optim
