@@ -31,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -170,13 +171,15 @@ class Task {
  private:
   std::string name_;
   std::vector<std::string> token_names_;
+  std::map<std::string, Token> ids_;  // name -> id
   std::size_t max_seq_len_;
   LossOn loss_on_;
 };
 
 // The task a config describes. `state` (from Task::state() of a checkpointed task)
 // restores the file task's vocabulary; files are read and checked against it.
-// Throws std::invalid_argument on bad options or data.
+// Throws std::invalid_argument on bad options or data, or when a generated task's prompt
+// space is too small to hold out evaluation prompts.
 std::unique_ptr<Task> make_task(const TaskConfig& config, LossOn loss_on,
                                 const std::string& state = "");
 
