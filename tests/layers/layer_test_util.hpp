@@ -1,0 +1,61 @@
+// Shared by the layer tests: random inputs and token ids, value comparisons, YAML config
+// nodes from text, and a CHECK on gradcheck's verdict that prints its message on failure.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/gradcheck.hpp"
+#include "core/ops.hpp"
+#include "core/random.hpp"
+#include "layers/config_node.hpp"
+
+namespace qkv::test {
+
+inline core::Tensor random_input(const core::Shape& shape, std::uint64_t seed,
+                                 core::DType dtype = core::DType::f32) {
+  core::Rng rng(seed);
+  return core::Tensor::randn(shape, rng, dtype);
+}
+
+inline core::Ids random_ids(const core::Shape& shape, std::size_t vocab, std::uint64_t seed) {
+  core::Rng rng(seed);
+  core::Ids ids{shape, std::vector<std::int32_t>(core::shape_numel(shape))};
+  for (auto& id : ids.values) id = static_cast<std::int32_t>(rng.below(vocab));
+  return ids;
+}
+
+// Largest |a - b| over all elements (shapes must match).
+inline double max_abs_diff(const core::Tensor& a, const core::Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  const std::vector<double> x = a.to_vector(), y = b.to_vector();
+  double worst = 0.0;
+  for (std::size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::abs(x[i] - y[i]));
+  return worst;
+}
+
+inline double max_abs(const core::Tensor& a) {
+  double worst = 0.0;
+  for (double v : a.to_vector()) worst = std::max(worst, std::abs(v));
+  return worst;
+}
+
+// The mapping in `text` as a config section at `path` (as the trainer hands it over).
+inline ConfigNode config(const std::string& text, const std::string& path = "model") {
+  return ConfigNode(YAML::Load(text), path, "test.yaml");
+}
+
+inline void check_gradients(const std::string& op, const core::GradcheckFn& f,
+                            const std::vector<core::Tensor>& inputs,
+                            const core::GradcheckOptions& options = {}) {
+  const core::GradcheckResult result = core::gradcheck(op, f, inputs, options);
+  CHECK_MESSAGE(result.ok, result.message);
+  CHECK(result.checked > 0);
+}
+
+}  // namespace qkv::test
