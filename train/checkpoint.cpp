@@ -92,7 +92,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
   meta["config"] = checkpoint.config_yaml;
   meta["optimizer"] = checkpoint.optimizer_name;
   meta["optimizer_scalars"] = json(checkpoint.optimizer.scalars).dump();
-  meta["vocabulary"] = json(checkpoint.vocabulary).dump();
+  meta["task_state"] = checkpoint.task_state;
   meta["best_seq_acc"] = checkpoint.best_seq_acc ? json(*checkpoint.best_seq_acc).dump() : "null";
   meta["elapsed_s"] = json(checkpoint.elapsed_s).dump();
   write_safetensors(path, file);
@@ -122,7 +122,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   checkpoint.optimizer_name = meta.text("optimizer");
   checkpoint.optimizer.scalars =
       meta.typed<std::map<std::string, double>>("optimizer_scalars", "an object of numbers");
-  checkpoint.vocabulary = meta.typed<std::vector<std::string>>("vocabulary", "a list of strings");
+  checkpoint.task_state = meta.text("task_state");
   json best = meta.parsed("best_seq_acc");
   if (!best.is_null()) checkpoint.best_seq_acc = meta.number("best_seq_acc");
   checkpoint.elapsed_s = meta.number("elapsed_s");

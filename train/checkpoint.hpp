@@ -5,8 +5,8 @@
 //                  optimizer's state as "optim.<param>.<buffer>" ("optim.head.bias.exp_avg")
 //   __metadata__   format and format_version, step, the RNG states, the resolved config
 //                  (YAML), the optimizer's name and scalars (its step count is the schedule
-//                  position), the file task's vocabulary, the best eval seq_acc so far and
-//                  the training time so far
+//                  position), the task's state (the file task's vocabulary), the best eval
+//                  seq_acc so far and the run's time so far
 //
 //   Checkpoint checkpoint;
 //   checkpoint.weights = model.state();
@@ -26,7 +26,6 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "core/tensor.hpp"
 #include "optim/optimizer.hpp"
@@ -43,7 +42,7 @@ struct Checkpoint {
   std::size_t step = 0;                           // training steps completed
   std::map<std::string, std::string> rng_states;  // core::Rng::state() by role ("data", ...)
   std::string config_yaml;                        // the resolved config
-  std::vector<std::string> vocabulary;            // the file task's tokens; empty otherwise
+  std::string task_state;                         // Task::state(): "" for generated tasks
   std::optional<double> best_seq_acc;             // best eval seq_acc so far
   double elapsed_s = 0;                           // training time so far
 };

@@ -80,7 +80,7 @@ TEST_CASE("checkpoint: round trip keeps weights, optimizer, RNG, config and run 
   saved.step = 3;
   saved.rng_states["data"] = data_rng.state();
   saved.config_yaml = "name: tiny\nseed: 7\n# a comment: with \"quotes\"\n";
-  saved.vocabulary = {"a", "b", "<sep>", "é"};
+  saved.task_state = "{\"vocabulary\": [\"a\", \"é\"]}\n";
   saved.best_seq_acc = 0.1 + 0.2;  // not representable in short decimal
   saved.elapsed_s = 12.345678901234567;
   const std::string path = temp_path("test_checkpoint_roundtrip.safetensors");
@@ -93,7 +93,7 @@ TEST_CASE("checkpoint: round trip keeps weights, optimizer, RNG, config and run 
   CHECK(loaded.optimizer_name == "adam");
   CHECK(loaded.step == 3);
   CHECK(loaded.config_yaml == saved.config_yaml);
-  CHECK(loaded.vocabulary == saved.vocabulary);
+  CHECK(loaded.task_state == saved.task_state);
   REQUIRE(loaded.best_seq_acc.has_value());
   CHECK(*loaded.best_seq_acc == *saved.best_seq_acc);
   CHECK(loaded.elapsed_s == saved.elapsed_s);

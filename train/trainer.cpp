@@ -1,0 +1,272 @@
+// The training loop, evaluation schedule, checkpoints and exact resume (see trainer.hpp).
+#include "train/trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "core/blas.hpp"
+#include "core/ops.hpp"
+#include "layers/build_model.hpp"
+#include "optim/clip.hpp"
+#include "train/atomic_file.hpp"
+#include "train/checkpoint.hpp"
+#include "train/metrics.hpp"
+#include "train/progress.hpp"
+
+namespace qkv::train {
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// Stream id of the training batches' generator (Rng(seed).split(data_stream)): apart from
+// the initial weights' stream (Rng(seed) itself) and the evaluation examples'.
+constexpr std::uint64_t kDataStream = 0x64617461;  // "data"
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The index of the first non-finite value, or -1.
+template <class T> std::ptrdiff_t first_non_finite(const T* values, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (!std::isfinite(values[i])) return static_cast<std::ptrdiff_t>(i);
+  return -1;
+}
+
+std::string eval_text(const EvalResult& result) {
+  return fmt::format("eval loss {:.4f} token_acc {:.4f} seq_acc {:.4f}", result.loss,
+                     result.token_acc, result.seq_acc);
+}
+
+}  // namespace
+
+Trainer::Trainer(Config config, TrainerOptions options)
+    : config_(std::move(config)),
+      options_(std::move(options)),
+      data_rng_(core::Rng(config_.seed).split(kDataStream)) {
+  core::set_blas_threads(static_cast<int>(config_.train.threads));
+
+  const std::string last = path("last.safetensors");
+  std::optional<Checkpoint> checkpoint;
+  if (options_.resume) {
+    if (!fs::exists(last))
+      throw std::runtime_error("cannot resume: '" + last + "' does not exist");
+    checkpoint = load_checkpoint(last);
+  } else if (fs::exists(last)) {
+    throw std::runtime_error("'" + options_.out_dir +
+                             "' already holds a run (last.safetensors): continue it with "
+                             "--resume, or choose another folder with --out");
+  }
+
+  task_ = make_task(config_.task, config_.train.loss_on,
+                    checkpoint ? checkpoint->task_state : std::string());
+  core::Rng init_rng(config_.seed);
+  model_ = layers::build_model(ConfigNode(config_.model, "model", "config"), task_->vocab_size(),
+                               task_->max_seq_len(), init_rng);
+  params_ = model_->named_parameters();
+  optimizer_ = make_optimizer(config_.optim, config_.train.steps, params_);
+  eval_batches_ = make_eval_batches(
+      *task_, task_->eval_examples(config_.train.eval_samples, config_.seed));
+  if (checkpoint) restore(*checkpoint, last);
+}
+
+Trainer::~Trainer() = default;
+
+std::string Trainer::path(const char* file) const {
+  return (fs::path(options_.out_dir) / file).string();
+}
+
+void Trainer::print(const std::string& text) const {
+  if (options_.out == nullptr) return;
+  std::fputs(text.c_str(), options_.out);
+  std::fflush(options_.out);
+}
+
+void Trainer::restore(const Checkpoint& checkpoint, const std::string& source) {
+  const std::string context = "cannot resume from '" + source + "': ";
+  if (checkpoint.optimizer_name != optimizer_->name())
+    throw std::runtime_error(context + "its optimizer is " + checkpoint.optimizer_name +
+                             ", the config's is " + optimizer_->name());
+  for (const char* role : {"data", "dropout"})
+    if (checkpoint.rng_states.count(role) == 0)
+      throw std::runtime_error(context + "it has no '" + role + "' RNG state");
+  try {
+    model_->load_state(checkpoint.weights);
+    optimizer_->import_state(checkpoint.optimizer);
+    data_rng_.set_state(checkpoint.rng_states.at("data"));
+    model_->dropout_rng().set_state(checkpoint.rng_states.at("dropout"));
+  } catch (const std::invalid_argument& error) {
+    throw std::runtime_error(context + error.what());
+  }
+  step_ = checkpoint.step;
+  best_seq_acc_ = checkpoint.best_seq_acc;
+  elapsed_before_ = checkpoint.elapsed_s;
+  last_saved_step_ = checkpoint.step;
+  resumed_from_yaml_ = checkpoint.config_yaml;
+}
+
+void Trainer::save(const std::string& checkpoint_path, double elapsed_s) const {
+  Checkpoint checkpoint;
+  checkpoint.weights = model_->state();
+  checkpoint.optimizer_name = optimizer_->name();
+  checkpoint.optimizer = optimizer_->export_state();
+  checkpoint.step = step_;
+  checkpoint.rng_states["data"] = data_rng_.state();
+  checkpoint.rng_states["dropout"] = model_->dropout_rng().state();
+  checkpoint.config_yaml = to_yaml(config_);
+  checkpoint.task_state = task_->state();
+  checkpoint.best_seq_acc = best_seq_acc_;
+  checkpoint.elapsed_s = elapsed_s;
+  save_checkpoint(checkpoint_path, checkpoint);
+}
+
+void Trainer::diverged(double loss, double norm) const {
+  std::string culprit = "none (only the loss)";
+  for (const core::NamedParameter& param : params_) {
+    const core::Tensor grad = param.tensor.grad();
+    if (!grad.defined()) continue;
+    const std::ptrdiff_t at = grad.dtype() == core::DType::f32
+                                  ? first_non_finite(grad.data<float>(), grad.numel())
+                                  : first_non_finite(grad.data<double>(), grad.numel());
+    if (at >= 0) {
+      culprit = fmt::format("{} (element {})", param.name, at);
+      break;
+    }
+  }
+  const std::string kept =
+      last_saved_step_ ? fmt::format("the last checkpoint ({}, step {}) is untouched",
+                                     path("last.safetensors"), *last_saved_step_)
+                       : std::string("no checkpoint had been written yet");
+  throw TrainingDiverged(fmt::format(
+      "training diverged at step {}: loss {}, gradient norm {}; first parameter with a "
+      "non-finite gradient: {}. Stopped before the optimizer step; {}. Try a lower optim.lr "
+      "or optim.clip_norm.",
+      step_ + 1, loss, norm, culprit, kept));
+}
+
+double Trainer::train_step() {
+  const Batch batch = task_->sample(config_.train.batch_size, data_rng_);
+  last_batch_tokens_ = batch.inputs.values.size();
+
+  optimizer_->zero_grad();
+  const core::Tensor logits = model_->forward(batch.inputs);  // (B, T, V)
+  const core::Tensor loss = core::cross_entropy(logits, batch.targets, batch.mask);
+  const double loss_value = loss.item();
+  loss.backward();  // also when the loss is not finite: the message names a parameter
+
+  const OptimConfig& optim = config_.optim;
+  // The norm is taken before clipping; a non-finite one is returned without scaling.
+  const double norm = optim.clip_norm > 0 ? optim::clip_grad_norm(params_, optim.clip_norm)
+                                          : optim::grad_norm(params_);
+  if (!std::isfinite(loss_value) || !std::isfinite(norm)) diverged(loss_value, norm);
+  if (optim.clip_value > 0) optim::clip_grad_value(params_, optim.clip_value);
+  optimizer_->step();
+  ++step_;
+  last_grad_norm_ = norm;
+  return loss_value;
+}
+
+EvalResult Trainer::evaluate() { return train::evaluate(*model_, *task_, eval_batches_); }
+
+TrainSummary Trainer::run() {
+  const TrainConfig& train = config_.train;
+  fs::create_directories(options_.out_dir);
+  const std::string resolved = to_yaml(config_);
+  write_file_atomically(path("config.yaml"), resolved);
+  print("# resolved config\n" + resolved);
+  print(fmt::format("# model: {} parameters\n", model_->parameter_count()));
+  if (options_.resume) {
+    print(fmt::format("# resuming from {} at step {}\n", path("last.safetensors"), step_));
+    if (resumed_from_yaml_ != resolved)
+      print("# note: this config differs from the checkpoint's; continuing with this one\n");
+  }
+
+  if (step_ >= train.steps)
+    print(fmt::format("# the run is already at step {} of {}: nothing to train\n", step_,
+                      train.steps));
+
+  MetricsLog metrics(path("metrics.jsonl"),
+                     options_.resume ? std::optional<std::size_t>(step_) : std::nullopt);
+  std::unique_ptr<Progress> progress;
+  if (options_.out != nullptr)
+    progress = std::make_unique<Progress>(
+        options_.out, options_.terminal.value_or(is_terminal(options_.out)), train.steps, step_);
+
+  const Clock::time_point start = Clock::now();
+  auto elapsed = [&] { return elapsed_before_ + seconds_since(start); };
+  TrainSummary summary;
+
+  // The window since the last train line.
+  double window_loss = 0;
+  std::size_t window_steps = 0;
+  std::size_t window_tokens = 0;
+  double window_seconds = 0;
+  double tokens_per_s = 0;
+  double loss = NAN;
+
+  while (step_ < train.steps) {
+    const Clock::time_point step_start = Clock::now();
+    const double lr = optimizer_->lr();
+    loss = train_step();
+    window_seconds += seconds_since(step_start);
+    window_loss += loss;
+    window_steps += 1;
+    window_tokens += last_batch_tokens_;
+    tokens_per_s = window_seconds > 0 ? static_cast<double>(window_tokens) / window_seconds : 0;
+    if (progress) progress->update(step_, loss, tokens_per_s);
+
+    const bool finished = step_ == train.steps;
+    if (step_ % train.log_every == 0 || finished) {
+      metrics.train({step_, window_loss / static_cast<double>(window_steps), lr, elapsed(),
+                     last_grad_norm_, tokens_per_s});
+      window_loss = 0;
+      window_steps = 0;
+      window_tokens = 0;
+      window_seconds = 0;
+    }
+
+    const bool evaluated = step_ % train.eval_every == 0 || finished;
+    bool improved = false;
+    if (evaluated) {
+      summary.last_eval = evaluate();
+      metrics.eval({step_, lr, elapsed(), summary.last_eval});
+      if (progress) progress->line(step_, loss, tokens_per_s, eval_text(summary.last_eval));
+      improved = !best_seq_acc_ || summary.last_eval.seq_acc > *best_seq_acc_;
+      if (improved) best_seq_acc_ = summary.last_eval.seq_acc;
+      summary.stopped_early =
+          options_.stop_at_seq_acc && summary.last_eval.seq_acc >= *options_.stop_at_seq_acc;
+    }
+
+    const bool checkpoint_due = train.checkpoint_every > 0
+                                    ? step_ % train.checkpoint_every == 0
+                                    : evaluated;
+    if (checkpoint_due || finished || summary.stopped_early) {
+      save(path("last.safetensors"), elapsed());
+      last_saved_step_ = step_;
+    }
+    if (improved) save(path("best.safetensors"), elapsed());
+    if (summary.stopped_early) {
+      if (progress)
+        progress->message(fmt::format("# eval seq_acc {:.4f} reached the target {} at step {}",
+                                      summary.last_eval.seq_acc, *options_.stop_at_seq_acc,
+                                      step_));
+      break;
+    }
+  }
+  if (progress) progress->finish();
+
+  summary.steps = step_;
+  summary.best_seq_acc = best_seq_acc_;
+  summary.elapsed_s = elapsed();
+  print(fmt::format("# done: step {}, best eval seq_acc {}, {:.1f} s; checkpoints in {}\n", step_,
+                    best_seq_acc_ ? fmt::format("{:.4f}", *best_seq_acc_) : "none",
+                    summary.elapsed_s, options_.out_dir));
+  return summary;
+}
+
+}  // namespace qkv::train

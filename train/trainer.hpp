@@ -1,0 +1,121 @@
+// Trainer: runs one config from its first step (or a checkpoint) to its last.
+//
+// Each step: sample a batch → forward → cross-entropy on the masked positions → backward
+// → check that the loss and every gradient are finite → clip → optimizer step (its
+// schedule moves with its step count). Every train.log_every steps a train line goes to
+// metrics.jsonl; every train.eval_every steps and after the last one the model is
+// evaluated on the held-out set (evaluate.hpp). The run folder receives
+//   config.yaml        the resolved config
+//   metrics.jsonl      see metrics.hpp
+//   last.safetensors   every train.checkpoint_every steps (or at each evaluation when that
+//                      is 0) and at the end
+//   best.safetensors   whenever eval seq_acc beats the best so far
+// Checkpoints hold everything the run depends on (weights, optimizer state, step, RNG
+// states), so a resumed run continues bit for bit as if it had never stopped (on one
+// thread: several BLAS threads may sum in another order).
+//
+// A non-finite loss or gradient stops the run before the optimizer step: run() throws
+// TrainingDiverged naming the step and the first parameter whose gradient is not finite,
+// and the last checkpoint on disk is the last good one.
+//
+//   Config config = load_config("configs/copy.yaml");
+//   TrainerOptions options;
+//   options.out_dir = "runs/copy";
+//   Trainer trainer(config, options);   // prints the config and parameter count
+//   TrainSummary summary = trainer.run();
+#pragma once
+
+#include <cstddef>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/parameter.hpp"
+#include "core/random.hpp"
+#include "layers/transformer.hpp"
+#include "optim/optimizer.hpp"
+#include "train/config.hpp"
+#include "train/evaluate.hpp"
+#include "train/tasks.hpp"
+
+namespace qkv::train {
+
+struct Checkpoint;
+
+// A non-finite loss or gradient; the message names the step and the parameter.
+class TrainingDiverged : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct TrainerOptions {
+  std::string out_dir;        // the run folder (created if missing)
+  bool resume = false;        // continue from out_dir/last.safetensors
+  std::FILE* out = stdout;    // the config, progress and messages; null: silent
+  std::optional<bool> terminal;  // progress bar or plain lines; unset: isatty(out)
+  // Stop at the first evaluation whose seq_acc reaches this (then save as at the end).
+  std::optional<double> stop_at_seq_acc;
+};
+
+struct TrainSummary {
+  std::size_t steps = 0;       // the step the run ended at
+  bool stopped_early = false;  // stop_at_seq_acc was reached
+  EvalResult last_eval;
+  std::optional<double> best_seq_acc;
+  double elapsed_s = 0;  // the whole run's time, resumed parts included
+};
+
+class Trainer {
+ public:
+  // Builds the task, model and optimizer; with options.resume, restores them from the
+  // checkpoint. Throws std::runtime_error on a missing or bad checkpoint, an existing run
+  // in out_dir without resume, or a model whose shapes differ from the checkpoint's.
+  Trainer(Config config, TrainerOptions options);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // Trains up to config.train.steps. Throws TrainingDiverged (see above).
+  TrainSummary run();
+
+  // One training step on a fresh batch; returns its loss. The building block of run(),
+  // public for benchmarks. Throws TrainingDiverged before updating anything.
+  double train_step();
+  EvalResult evaluate();
+
+  const Config& config() const { return config_; }
+  const Task& task() const { return *task_; }
+  layers::Transformer& model() { return *model_; }
+  optim::Optimizer& optimizer() { return *optimizer_; }
+  std::size_t step() const { return step_; }
+  // Tokens (B·T input positions) in the last step's batch.
+  std::size_t last_batch_tokens() const { return last_batch_tokens_; }
+
+ private:
+  std::string path(const char* file) const;
+  void print(const std::string& text) const;
+  void restore(const Checkpoint& checkpoint, const std::string& source);
+  void save(const std::string& checkpoint_path, double elapsed_s) const;
+  [[noreturn]] void diverged(double loss, double norm) const;
+
+  Config config_;
+  TrainerOptions options_;
+  std::unique_ptr<Task> task_;
+  std::shared_ptr<layers::Transformer> model_;
+  std::vector<core::NamedParameter> params_;
+  std::unique_ptr<optim::Optimizer> optimizer_;
+  core::Rng data_rng_;
+  std::vector<Batch> eval_batches_;
+  std::size_t step_ = 0;
+  std::optional<double> best_seq_acc_;
+  std::optional<std::size_t> last_saved_step_;  // of last.safetensors
+  std::string resumed_from_yaml_;               // the checkpoint's config, when resuming
+  double elapsed_before_ = 0;  // time of the run's earlier processes
+  double last_grad_norm_ = 0;
+  std::size_t last_batch_tokens_ = 0;
+};
+
+}  // namespace qkv::train
