@@ -20,20 +20,22 @@ namespace {
                          "pass again before calling backward a second time");
 }
 
-// Nodes reachable from root that take part in the gradient, inputs before consumers.
-std::vector<Node*> topological_order(Node* root) {
-  std::vector<Node*> order;
-  std::unordered_set<Node*> seen{root};
-  std::vector<std::pair<Node*, std::size_t>> stack{{root, 0}};
+// Nodes reachable from root that take part in the gradient, inputs before consumers. The
+// order owns its nodes, so that clearing a consumer's inputs cannot free a node still to
+// be visited.
+std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>& root) {
+  std::vector<std::shared_ptr<Node>> order;
+  std::unordered_set<Node*> seen{root.get()};
+  std::vector<std::pair<std::shared_ptr<Node>, std::size_t>> stack{{root, 0}};
   while (!stack.empty()) {
-    Node* node = stack.back().first;
+    const std::shared_ptr<Node> node = stack.back().first;
     const std::size_t next = stack.back().second;
     if (next < node->inputs.size()) {
       ++stack.back().second;
-      Node* input = node->inputs[next].node().get();
-      if (!input || !input->requires_grad || seen.count(input)) continue;
+      const std::shared_ptr<Node>& input = node->inputs[next].node();
+      if (!input || !input->requires_grad || seen.count(input.get())) continue;
       if (input->history_freed) freed_error(*input);
-      seen.insert(input);
+      seen.insert(input.get());
       stack.emplace_back(input, 0);
     } else {
       order.push_back(node);
@@ -73,7 +75,7 @@ void Tensor::backward(const Tensor& grad) const {
                                 dtype_name(grad.dtype()) + ") for a tensor of shape " +
                                 shape_str(shape()) + " (" + dtype_name(dtype()) + ")");
 
-  const std::vector<Node*> order = topological_order(root);
+  std::vector<std::shared_ptr<Node>> order = topological_order(node_);
   if (dtype() == DType::f32) accumulate<float>(*this, grad);
   else accumulate<double>(*this, grad);
 
@@ -88,6 +90,7 @@ void Tensor::backward(const Tensor& grad) const {
     node.backward = nullptr;
     node.inputs.clear();
     node.history_freed = true;
+    it->reset();  // lets the node go as soon as nothing else holds it
   }
 }
 
