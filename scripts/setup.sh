@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Shared by run.sh and test.sh: install the Debian packages qkv builds with (only when one
+# is missing), then configure and build. Usage: source setup.sh [release|sanitize]
+set -euo pipefail
+
+QKV_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+QKV_PACKAGES=(g++ cmake make ccache libxtensor-dev libxtensor-blas-dev libopenblas-dev
+              liblapack-dev doctest-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
+              libfmt-dev)
+
+qkv_install_packages() {
+  local missing=()
+  for pkg in "${QKV_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
+      missing+=("$pkg")
+  done
+  if ((${#missing[@]})); then
+    echo "qkv: installing ${missing[*]}" >&2
+    local sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${missing[@]}"
+  fi
+}
+
+# qkv_build <flavour> <targets...>: release -> build/, sanitize -> build-sanitize/.
+qkv_build() {
+  local flavour="$1"
+  shift
+  local dir="$QKV_ROOT/build" flags=(-DCMAKE_BUILD_TYPE=Release)
+  if [[ "$flavour" == sanitize ]]; then
+    dir="$QKV_ROOT/build-sanitize"
+    flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DQKV_SANITIZE=ON)
+  fi
+  cmake -S "$QKV_ROOT" -B "$dir" "${flags[@]}" >/dev/null
+  cmake --build "$dir" -j"$(nproc)" --target "$@"
+  QKV_BUILD_DIR="$dir"
+}
