@@ -182,12 +182,13 @@ std::string where(const std::string& source, const YAML::Mark& mark) {
   return source + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
 }
 
-// The position to blame for a value: the value itself, else its key (an empty value's mark
-// can point past the line), else the enclosing mapping.
+// The position to blame for a value: the value itself; its key when the value is empty
+// (an empty value's mark can point past the line); none for a value built in code (an
+// override), even under a key from the file; the enclosing mapping for an absent key.
 YAML::Mark blame_mark(const Entry& entry, const YAML::Node& mapping) {
   if (entry.present) {
-    if (!entry.value.IsNull() && !entry.value.Mark().is_null()) return entry.value.Mark();
-    if (!entry.key_mark.is_null()) return entry.key_mark;
+    if (entry.value.Mark().is_null()) return entry.value.Mark();
+    return entry.value.IsNull() ? entry.key_mark : entry.value.Mark();
   }
   return mapping.IsDefined() ? mapping.Mark() : YAML::Mark::null_mark();
 }
@@ -386,7 +387,8 @@ void ConfigNode::finish() const {
 
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
   // Close enough: about one edit per three letters (at least two), and never a distance
-  // that rewrites the whole word ("lr" is not a misspelling of "wd").
+  // that rewrites the whole word ("lr" is not a misspelling of "wd"). Failing that, a
+  // shortened key ("warmup" for "warmup_steps") suggests the shortest key it begins.
   const std::string w = lower(word);
   const std::size_t limit = std::max<std::size_t>(2, w.size() / 3);
   std::string best;
@@ -396,6 +398,14 @@ std::string closest_match(const std::string& word, const std::vector<std::string
     if (d <= limit && d < std::max(w.size(), candidate.size()) && d < best_distance) {
       best = candidate;
       best_distance = d;
+    }
+  }
+  if (best.empty() && w.size() >= 3) {
+    for (const auto& candidate : candidates) {
+      if (lower(candidate).compare(0, w.size(), w) == 0 &&
+          (best.empty() || candidate.size() < best.size())) {
+        best = candidate;
+      }
     }
   }
   return best;

@@ -7,11 +7,13 @@
 // but is validated at load time by building the model once.
 //
 // Overrides (`--set optim.lr=3e-4`) use the same paths and checks; the value is parsed as
-// YAML (a scalar or a flow sequence/mapping). They are applied after the file alone has
-// been validated, so an error then is the override's and names the source "--set".
+// YAML (a scalar or a flow sequence/mapping) and replaces the file's value before reading,
+// so an override can also repair a file. Errors about an override's value (or an unknown
+// key it introduces) name the source "--set"; errors in the file keep its line and column.
 //
 // Relative data paths (task.train_file, task.eval_file) are resolved against the config
-// file's folder and stored absolute, so the resolved config reads the same from anywhere.
+// file's folder (against the current folder when given by --set) and stored absolute, so
+// the resolved config reads the same from anywhere.
 //
 //   Config config = load_config("configs/copy.yaml", {"optim.lr=3e-4", "train.steps=500"});
 //   std::string text = to_yaml(config);          // the resolved config (every default written)

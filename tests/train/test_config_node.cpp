@@ -224,5 +224,7 @@ TEST_CASE("config_node: closest_match suggests only close candidates") {
   CHECK(closest_match("ln", keys) == "lr");
   CHECK(closest_match("wd", keys).empty());  // two edits rewrite a two-letter word
   CHECK(closest_match("temperature", keys).empty());
+  CHECK(closest_match("weight", keys) == "weight_decay");  // a shortened key
+  CHECK(closest_match("we", keys).empty());               // too short to mean a prefix
   CHECK(closest_match("x", {}).empty());
 }
