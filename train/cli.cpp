@@ -11,6 +11,7 @@
 
 #include "core/blas.hpp"
 #include "layers/build_model.hpp"
+#include "layers/config_node.hpp"
 #include "train/checkpoint.hpp"
 #include "train/config.hpp"
 #include "train/evaluate.hpp"
@@ -86,7 +87,8 @@ void eval_command(const EvalArgs& args, std::FILE* out) {
 }  // namespace
 
 int run_cli(const std::vector<std::string>& args, std::FILE* out, std::FILE* err) {
-  CLI::App app{"qkv: train a tiny transformer from a YAML config and watch it learn Wq/Wk/Wv."};
+  CLI::App app{"qkv: train a tiny transformer from a YAML config and watch it learn Wq/Wk/Wv.",
+               "qkv"};
   app.set_version_flag("--version", "qkv 0.1.0");
   app.require_subcommand(1);
   app.failure_message([](const CLI::App*, const CLI::Error& error) {
@@ -123,6 +125,16 @@ int run_cli(const std::vector<std::string>& args, std::FILE* out, std::FILE* err
   CLI::Option* seed =
       eval_app->add_option("--seed", eval.seed, "seed of the generated examples (default: the run's)");
   data->excludes(samples)->excludes(seed);
+
+  // CLI11 would call an unknown verb a missing subcommand; name it, with a suggestion.
+  if (args.size() > 1 && !args[1].empty() && args[1][0] != '-' && args[1] != "train" &&
+      args[1] != "eval") {
+    std::string message = "qkv: error: unknown command '" + args[1] + "'";
+    const std::string suggestion = closest_match(args[1], {"train", "eval"});
+    if (!suggestion.empty()) message += "; did you mean '" + suggestion + "'?";
+    std::fprintf(err, "%s (commands: train, eval; see qkv --help)\n", message.c_str());
+    return 2;
+  }
 
   std::ostringstream help_out;
   std::ostringstream help_err;

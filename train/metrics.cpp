@@ -13,7 +13,7 @@ namespace qkv::train {
 
 namespace {
 
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;  // keys in the order written: step, split, loss, ...
 
 // The lines of an existing log whose step is at most `last_step`; unreadable lines (a
 // line cut short by a kill) are dropped too.

@@ -1,15 +1,10 @@
-// The qkv command: train a small transformer from a YAML config and evaluate checkpoints.
-//
-//   qkv --help
-//   qkv --version
+// The qkv command. Everything but main() is in train/cli.cpp, where tests can reach it.
 #include <cstdio>
+#include <string>
+#include <vector>
 
-#include <CLI/CLI.hpp>
+#include "train/cli.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"qkv: a tiny trainable transformer framework"};
-  app.set_version_flag("--version", "qkv 0.1.0");
-  CLI11_PARSE(app, argc, argv);
-  std::puts("qkv: give a command; see qkv --help");
-  return 0;
+  return qkv::train::run_cli(std::vector<std::string>(argv, argv + argc), stdout, stderr);
 }

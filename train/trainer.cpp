@@ -142,11 +142,13 @@ void Trainer::diverged(double loss, double norm) const {
       last_saved_step_ ? fmt::format("the last checkpoint ({}, step {}) is untouched",
                                      path("last.safetensors"), *last_saved_step_)
                        : std::string("no checkpoint had been written yet");
+  // "nan" rather than the sign-carrying "-nan" some printers produce.
+  const auto number = [](double x) { return std::isnan(x) ? std::string("nan") : fmt::format("{}", x); };
   throw TrainingDiverged(fmt::format(
       "training diverged at step {}: loss {}, gradient norm {}; first parameter with a "
       "non-finite gradient: {}. Stopped before the optimizer step; {}. Try a lower optim.lr "
       "or optim.clip_norm.",
-      step_ + 1, loss, norm, culprit, kept));
+      step_ + 1, number(loss), number(norm), culprit, kept));
 }
 
 double Trainer::train_step() {
@@ -212,7 +214,12 @@ TrainSummary Trainer::run() {
   while (step_ < train.steps) {
     const Clock::time_point step_start = Clock::now();
     const double lr = optimizer_->lr();
-    loss = train_step();
+    try {
+      loss = train_step();
+    } catch (...) {
+      if (progress) progress->finish();  // the error message then starts on its own line
+      throw;
+    }
     window_seconds += seconds_since(step_start);
     window_loss += loss;
     window_steps += 1;
