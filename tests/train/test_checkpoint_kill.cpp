@@ -12,33 +12,39 @@
 #include <thread>
 #include <vector>
 
+#include <filesystem>
+
 #include "core/random.hpp"
 #include "core/tensor.hpp"
-#include "train/safetensors.hpp"
+#include "train/checkpoint.hpp"
 
 using qkv::core::Tensor;
-using qkv::train::read_safetensors;
-using qkv::train::Safetensors;
-using qkv::train::write_safetensors;
+using qkv::train::Checkpoint;
+using qkv::train::load_checkpoint;
+using qkv::train::save_checkpoint;
 
 namespace {
 
 // One state of the "training run": every value of every tensor equals the step, so a
 // file mixing two writes (or a truncated one) is caught.
-Safetensors state_at(std::size_t step) {
-  Safetensors contents;
+Checkpoint state_at(std::size_t step) {
+  Checkpoint checkpoint;
   // About 1 MB, so that kills often land in the middle of a write.
-  contents.tensors["weights"] = Tensor::full({512, 512}, static_cast<double>(step));
-  contents.tensors["optim.weights.exp_avg"] = Tensor::full({64}, static_cast<double>(step));
-  contents.metadata["step"] = std::to_string(step);
-  return contents;
+  checkpoint.weights["weights"] = Tensor::full({512, 512}, static_cast<double>(step));
+  checkpoint.optimizer.tensors["weights.exp_avg"] = Tensor::full({64}, static_cast<double>(step));
+  checkpoint.optimizer.scalars["step"] = static_cast<double>(step);
+  checkpoint.step = step;
+  return checkpoint;
 }
 
 // The step a file holds, checking that it is one consistent state.
 std::size_t consistent_step(const std::string& path) {
-  Safetensors loaded = read_safetensors(path);
-  const std::size_t step = std::stoul(loaded.metadata.at("step"));
-  for (const auto& [name, tensor] : loaded.tensors) {
+  Checkpoint loaded = load_checkpoint(path);
+  const std::size_t step = loaded.step;
+  CHECK(loaded.optimizer.scalars.at("step") == static_cast<double>(step));
+  std::map<std::string, Tensor> tensors = loaded.weights;
+  tensors.insert(loaded.optimizer.tensors.begin(), loaded.optimizer.tensors.end());
+  for (const auto& [name, tensor] : tensors) {
     std::vector<double> values = tensor.to_vector();
     for (double value : values)
       if (value != static_cast<double>(step)) {
@@ -52,7 +58,7 @@ std::size_t consistent_step(const std::string& path) {
 // Never returns: writes states step+1, step+2, ... until killed.
 [[noreturn]] void write_forever(const std::string& path, std::size_t step) {
   try {
-    for (;;) write_safetensors(path, state_at(++step));
+    for (;;) save_checkpoint(path, state_at(++step));
   } catch (...) {
     _exit(3);
   }
@@ -62,10 +68,11 @@ std::size_t consistent_step(const std::string& path) {
 
 TEST_CASE("checkpoint: a writer killed at random moments leaves the old or the new file") {
   const std::string path = std::string(QKV_BINARY_DIR) + "/test_kill_last.safetensors";
-  write_safetensors(path, state_at(0));
+  save_checkpoint(path, state_at(0));
   qkv::core::Rng rng(2024);
   std::size_t last_step = 0;
   const int kills = 30;
+  int kills_during_a_write = 0;
   for (int round = 0; round < kills; ++round) {
     std::fflush(nullptr);  // nothing buffered may be written twice by the child
     pid_t child = fork();
@@ -78,6 +85,8 @@ TEST_CASE("checkpoint: a writer killed at random moments leaves the old or the n
     REQUIRE(waitpid(child, &status, 0) == child);
     // Killed by us, not exited on an error of its own.
     REQUIRE(WIFSIGNALED(status));
+    // Each write renames its temp file away: one still there was being written.
+    kills_during_a_write += std::filesystem::exists(path + ".tmp");
 
     CAPTURE(round);
     std::size_t step = consistent_step(path);
@@ -86,6 +95,8 @@ TEST_CASE("checkpoint: a writer killed at random moments leaves the old or the n
   }
   // The writers made progress, so the kills hit a working writer.
   CHECK(last_step > 0);
+  MESSAGE(kills_during_a_write << " of " << kills << " kills landed during a write; "
+                               << last_step << " checkpoints written in all");
   std::remove(path.c_str());
   std::remove((path + ".tmp").c_str());
 }
