@@ -1,25 +1,28 @@
 // Progress of a training run for a person watching it.
 //
-// On a terminal: one self-redrawing line (step, bar, loss, eval accuracy, tokens/s, ETA),
-// redrawn at most ten times a second so drawing never shows in the step time. Anywhere
-// else (a log file, a pipe, CI): one plain line per call to line(), nothing in between, so
-// logs stay readable.
+// On a terminal: one self-redrawing line (bar, step, loss, last eval accuracy, tokens/s,
+// elapsed and ETA), cut to the terminal's width so it never wraps, and redrawn at most ten
+// times a second so drawing never shows in the step time. Anywhere else (a log file, a
+// pipe, CI): one plain line per evaluation, nothing in between, so logs stay readable.
 //
 //   Progress progress(stdout, is_terminal(stdout), 5000, 0);
 //   for (...) {
 //     progress.update(step, loss, tokens_per_s);
-//     if (evaluated) progress.line(step, loss, tokens_per_s, eval_text);
+//     if (evaluated) progress.evaluated(step, loss, tokens_per_s, result);
 //   }
 //   progress.finish();
 //
-// Messages from elsewhere (warnings, "saved best") go through message() so they don't
+// Messages from elsewhere ("reached the target") go through message() so they don't
 // tangle with the bar.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
+#include <optional>
 #include <string>
+
+#include "train/evaluate.hpp"
 
 namespace qkv::train {
 
@@ -32,23 +35,23 @@ class Progress {
 
   // After each training step: redraws the bar on a terminal (throttled), nothing otherwise.
   void update(std::size_t step, double loss, double tokens_per_s);
-  // A periodic report (after an evaluation): the bar on a terminal, a plain line otherwise.
-  // `eval_text` is shown as is, e.g. "eval seq_acc 0.871 token_acc 0.962".
-  void line(std::size_t step, double loss, double tokens_per_s, const std::string& eval_text);
+  // After an evaluation: the bar with the new figures, or a plain line.
+  void evaluated(std::size_t step, double loss, double tokens_per_s, const EvalResult& eval);
   // A message on its own line, clearing the bar first.
   void message(const std::string& text);
   // Ends the bar's line on a terminal.
   void finish();
 
  private:
-  std::string status(std::size_t step, double loss, double tokens_per_s) const;
-  void draw(const std::string& text);
+  void draw(std::size_t step, double loss, double tokens_per_s);
+  double elapsed() const;
+  double eta(std::size_t step) const;
 
   std::FILE* out_;
   bool terminal_;
   std::size_t total_steps_;
   std::size_t start_step_;
-  std::string eval_text_;
+  std::optional<EvalResult> eval_;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_draw_;
   bool bar_shown_ = false;

@@ -38,11 +38,6 @@ template <class T> std::ptrdiff_t first_non_finite(const T* values, std::size_t 
   return -1;
 }
 
-std::string eval_text(const EvalResult& result) {
-  return fmt::format("eval loss {:.4f} token_acc {:.4f} seq_acc {:.4f}", result.loss,
-                     result.token_acc, result.seq_acc);
-}
-
 }  // namespace
 
 Trainer::Trainer(Config config, TrainerOptions options)
@@ -242,7 +237,7 @@ TrainSummary Trainer::run() {
     if (evaluated) {
       summary.last_eval = evaluate();
       metrics.eval({step_, lr, elapsed(), summary.last_eval});
-      if (progress) progress->line(step_, loss, tokens_per_s, eval_text(summary.last_eval));
+      if (progress) progress->evaluated(step_, loss, tokens_per_s, summary.last_eval);
       improved = !best_seq_acc_ || summary.last_eval.seq_acc > *best_seq_acc_;
       if (improved) best_seq_acc_ = summary.last_eval.seq_acc;
       summary.stopped_early =
