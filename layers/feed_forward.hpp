@@ -5,7 +5,7 @@
 // dropout inside: the block applies residual dropout to the whole sublayer's output.
 // Registered as the built-in layer type `feed_forward` (see registry.hpp).
 //
-//   FeedForward ffn({.dim = 64, .hidden = 256, .activation = Activation::gelu}, rng);
+//   FeedForward ffn(FeedForwardOptions{64, 256, Activation::gelu}, rng);
 //   Tensor y = ffn.forward(x);   // (B, T, 64) -> (B, T, 64)
 #pragma once
 
