@@ -106,6 +106,18 @@ TEST_CASE("cli: train writes the run folder, eval prints one JSON line") {
   SUBCASE("a second train into the same folder must say --resume") {
     check_error(run_qkv({"train", config, "--out", run}), "already holds a run");
   }
+  SUBCASE("resuming into another model shape names the tensor and both shapes") {
+    CliResult r = run_qkv({"train", config, "--out", run, "--resume", "--set", "model.d_ff=64",
+                           "--set", "train.steps=40"});
+    check_error(r, "cannot resume from");
+    CHECK(r.err.find("'blocks.0.ffn.fc1.weight' has shape [32, 16]; model expects [64, 16]") !=
+          std::string::npos);
+  }
+  SUBCASE("resuming a finished run trains nothing and succeeds") {
+    CliResult r = run_qkv({"train", config, "--out", run, "--resume", "--set", "train.steps=30"});
+    CHECK(r.code == 0);
+    CHECK(r.out.find("nothing to train") != std::string::npos);
+  }
   SUBCASE("eval on generated held-out examples") {
     CliResult r = run_qkv({"eval", run + "/last.safetensors", "--samples", "40", "--seed", "9"});
     REQUIRE_MESSAGE(r.code == 0, r.err);
