@@ -241,6 +241,16 @@ void Tensor::copy_(const Tensor& source) {
   }
 }
 
+void Tensor::convert_(DType dtype) {
+  if (!is_leaf())
+    throw std::invalid_argument("convert_: only leaf tensors can change dtype in place");
+  if (dtype == this->dtype()) return;
+  const Tensor converted = to(dtype);
+  node_->dtype = dtype;
+  node_->storage = converted.node_->storage;
+  node_->grad = Tensor();
+}
+
 void Tensor::fill_(double value) {
   fill_any(*this, [&](std::size_t) { return value; });
 }

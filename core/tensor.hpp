@@ -91,6 +91,10 @@ class Tensor {
   // optimizers, state loading and inspection; it is not recorded in the graph.
   void copy_(const Tensor& source);
   void fill_(double value);
+  // Converts the values to another dtype in place: every handle to this tensor sees the
+  // new dtype (a model's layers keep handles to their parameters). Only for leaves; the
+  // gradient is dropped.
+  void convert_(DType dtype);
 
   // For op authors: the gradient buffer of this tensor, allocated as zeros the first
   // time it is asked for. Backward functions accumulate into it.

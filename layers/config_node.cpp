@@ -238,7 +238,7 @@ ConfigNode::ConfigNode(YAML::Node node, std::string path, std::string source)
   }
   std::map<std::string, YAML::Mark> seen;
   for (auto it = node_.begin(); it != node_.end(); ++it) {
-    const YAML::Node& key = it->first;
+    const YAML::Node key = it->first;  // a copy: it->first is a temporary
     if (!key.IsScalar()) {
       throw ConfigError(where(source_, key.Mark()) + ": " + self + ": expected a plain key, found " +
                         describe(key));

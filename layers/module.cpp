@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "core/node.hpp"
 #include "core/tensor.hpp"
 #include "layers/config_node.hpp"
 
@@ -95,17 +94,9 @@ void Module::zero_grad() {
 }
 
 void Module::to(core::DType dtype) {
-  // Layers hold handles to their parameters, so the conversion happens inside each
-  // parameter's node: the handles stay valid and see the new storage. Gradients of the
-  // old dtype are dropped.
-  for (const auto& p : named_parameters()) {
-    if (p.tensor.dtype() == dtype) continue;
-    const Tensor converted = p.tensor.to(dtype);
-    core::Node& node = *p.tensor.node();
-    node.dtype = dtype;
-    node.storage = converted.node()->storage;
-    node.grad = Tensor();
-  }
+  // Layers hold handles to their parameters, so each converts in place: the handles stay
+  // valid and see the new values. Gradients of the old dtype are dropped.
+  for (auto p : named_parameters()) p.tensor.convert_(dtype);
 }
 
 std::map<std::string, Tensor> Module::state() const {
