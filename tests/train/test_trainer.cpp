@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <string>
 
@@ -119,6 +120,10 @@ TEST_CASE("trainer: training N steps then resuming in a new process is bit-ident
     Trainer first_part(load_config(config_path, {"train.steps=20"}), quiet(dir + "/resumed"));
     CHECK(first_part.run().steps == 20);
   }
+  // As if the first part had been killed after logging past its last checkpoint, in the
+  // middle of a line: the resumed run's log must not keep those.
+  std::ofstream(dir + "/resumed/metrics.jsonl", std::ios::app)
+      << R"({"step":25,"split":"train","loss":123})" << "\n{\"step\":26,\"spl";
   REQUIRE(qkv::test::run_qkv_in_child(
               {"train", config_path, "--out", dir + "/resumed", "--resume"}) == 0);
 
