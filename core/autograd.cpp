@@ -48,7 +48,8 @@ std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>
 template <class T> void accumulate(const Tensor& into, const Tensor& grad) {
   T* g = into.grad_buffer<T>();
   const T* src = grad.data<T>();
-  for (std::size_t i = 0; i < grad.numel(); ++i) g[i] += src[i];
+  const std::size_t n = grad.numel();
+  for (std::size_t i = 0; i < n; ++i) g[i] += src[i];
 }
 
 }  // namespace

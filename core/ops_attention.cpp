@@ -14,6 +14,7 @@
 #include "core/kernel_util.hpp"
 #include "core/ops.hpp"
 #include "core/random.hpp"
+#include "core/vector_math.hpp"
 
 namespace qkv::core {
 
@@ -109,16 +110,7 @@ Tensor attention_impl(const Tensor& q, const Tensor& k, const Tensor& v, const A
         if (pad)
           for (std::size_t j = 0; j < tk; ++j)
             if (pad[j]) row[j] = neg_inf;
-        T top = neg_inf;
-        for (std::size_t j = 0; j < tk; ++j) top = std::max(top, row[j]);
-        if (top == neg_inf) {  // every key masked: no attention at all
-          std::fill(row, row + tk, T(0));
-          continue;
-        }
-        T total = 0;
-        for (std::size_t j = 0; j < tk; ++j) total += (row[j] = std::exp(row[j] - top));
-        const T inv = T(1) / total;
-        for (std::size_t j = 0; j < tk; ++j) row[j] *= inv;
+        detail::softmax_row(row, row, tk);  // a row with every key masked: all zeros
       }
       const T* weights = p;
       if (drop) {

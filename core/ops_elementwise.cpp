@@ -5,6 +5,7 @@
 
 #include "core/kernel_util.hpp"
 #include "core/ops.hpp"
+#include "core/vector_math.hpp"
 
 namespace qkv::core {
 
@@ -22,10 +23,11 @@ Tensor binary(const char* op, const Tensor& a, const Tensor& b, Value value, Gra
   const T* pb = b.data<T>();
   T* po = out.data<T>();
   const bool same = a.shape() == b.shape();
+  const std::size_t n = out.numel();
   const detail::Strides sa = detail::broadcast_strides(a.shape(), out_shape);
   const detail::Strides sb = detail::broadcast_strides(b.shape(), out_shape);
   if (same) {
-    for (std::size_t i = 0; i < out.numel(); ++i) po[i] = value(pa[i], pb[i]);
+    for (std::size_t i = 0; i < n; ++i) po[i] = value(pa[i], pb[i]);
   } else {
     detail::strided_loop(out_shape, sa, sb, [&](std::size_t i, std::size_t ia, std::size_t ib) {
       po[i] = value(pa[ia], pb[ib]);
@@ -37,6 +39,14 @@ Tensor binary(const char* op, const Tensor& a, const Tensor& b, Value value, Gra
     const T* pg = g.data<T>();
     T* ga = a.requires_grad() ? a.grad_buffer<T>() : nullptr;
     T* gb = b.requires_grad() ? b.grad_buffer<T>() : nullptr;
+    if (a.shape() == b.shape()) {
+      const std::size_t n = g.numel();
+      if (ga)
+        for (std::size_t i = 0; i < n; ++i) ga[i] += grad_a(pa[i], pb[i], pg[i]);
+      if (gb)
+        for (std::size_t i = 0; i < n; ++i) gb[i] += grad_b(pa[i], pb[i], pg[i]);
+      return;
+    }
     detail::strided_loop(out_shape, sa, sb, [&](std::size_t i, std::size_t ia, std::size_t ib) {
       if (ga) ga[ia] += grad_a(pa[ia], pb[ib], pg[i]);
       if (gb) gb[ib] += grad_b(pa[ia], pb[ib], pg[i]);
@@ -56,17 +66,18 @@ template <class F> Tensor binary_op(const char* op, const Tensor& a, const Tenso
 template <class T, class Value, class Derivative>
 Tensor unary(const char* op, const Tensor& a, Value value, Derivative derivative) {
   Tensor out = Tensor::empty(a.shape(), a.dtype());
+  const std::size_t n = a.numel();
   const T* pa = a.data<T>();
   T* po = out.data<T>();
-  for (std::size_t i = 0; i < a.numel(); ++i) po[i] = value(pa[i]);
+  for (std::size_t i = 0; i < n; ++i) po[i] = value(pa[i]);
   // The backward reads the output's values through a detached alias: never the output
   // node itself, which would keep the graph alive through a cycle.
-  record(out, op, {a}, [a, y = out.detach(), derivative](const Tensor& g) {
+  record(out, op, {a}, [a, y = out.detach(), derivative, n](const Tensor& g) {
     const T* px = a.data<T>();
     const T* py = y.data<T>();
     const T* pg = g.data<T>();
     T* ga = a.grad_buffer<T>();
-    for (std::size_t i = 0; i < a.numel(); ++i) ga[i] += pg[i] * derivative(px[i], py[i]);
+    for (std::size_t i = 0; i < n; ++i) ga[i] += pg[i] * derivative(px[i], py[i]);
   });
   return out;
 }
@@ -179,15 +190,31 @@ Tensor relu(const Tensor& a) {
 Tensor gelu(const Tensor& a) {
   return unary_op("gelu", a, [&](auto tag) {
     using T = decltype(tag);
-    // gelu(x) = x Φ(x);  gelu'(x) = Φ(x) + x φ(x).
+    // gelu(x) = x Φ(x) with Φ(x) = ½ (1 + erf(x/√2)); gelu'(x) = Φ(x) + x φ(x) with
+    // φ(x) = exp(−x²/2) / √(2π). The derivative is formed here, with the vectorized erf and
+    // exp, and kept for backward: backward is then one multiply per element.
     const T inv_sqrt2 = static_cast<T>(0.70710678118654752440);
     const T inv_sqrt_2pi = static_cast<T>(0.39894228040143267794);
-    return unary<T>(
-        "gelu", a, [=](T x) { return T(0.5) * x * (T(1) + std::erf(x * inv_sqrt2)); },
-        [=](T x, T) {
-          const T cdf = T(0.5) * (T(1) + std::erf(x * inv_sqrt2));
-          return cdf + x * inv_sqrt_2pi * std::exp(T(-0.5) * x * x);
-        });
+    const std::size_t n = a.numel();
+    const T* x = a.data<T>();
+    Tensor out = Tensor::empty(a.shape(), a.dtype());
+    T* y = out.data<T>();
+    std::vector<T> cdf(n);
+    for (std::size_t i = 0; i < n; ++i) cdf[i] = x[i] * inv_sqrt2;
+    detail::erf_array(cdf.data(), cdf.data(), n);
+    for (std::size_t i = 0; i < n; ++i) cdf[i] = T(0.5) * (T(1) + cdf[i]);
+    for (std::size_t i = 0; i < n; ++i) y[i] = x[i] * cdf[i];
+    if (!needs_grad({&a})) return out;
+    std::vector<T> slope(n);  // becomes φ(x), then gelu'(x)
+    for (std::size_t i = 0; i < n; ++i) slope[i] = T(-0.5) * x[i] * x[i];
+    detail::exp_array(slope.data(), slope.data(), n);
+    for (std::size_t i = 0; i < n; ++i) slope[i] = cdf[i] + x[i] * inv_sqrt_2pi * slope[i];
+    record(out, "gelu", {a}, [a, slope = std::move(slope)](const Tensor& g) {
+      const T* pg = g.data<T>();
+      T* ga = a.grad_buffer<T>();
+      for (std::size_t i = 0; i < slope.size(); ++i) ga[i] += pg[i] * slope[i];
+    });
+    return out;
   });
 }
 

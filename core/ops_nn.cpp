@@ -7,6 +7,7 @@
 #include "core/kernel_util.hpp"
 #include "core/ops.hpp"
 #include "core/random.hpp"
+#include "core/vector_math.hpp"
 
 namespace qkv::core {
 
@@ -20,29 +21,6 @@ std::size_t last_axis(const char* op, const Tensor& a) {
   return a.shape().back();
 }
 
-template <class T> void softmax_row(const T* x, T* y, std::size_t n) {
-  T top = -std::numeric_limits<T>::infinity();
-  for (std::size_t j = 0; j < n; ++j) top = std::max(top, x[j]);
-  if (top == -std::numeric_limits<T>::infinity()) {  // every entry masked
-    std::fill(y, y + n, T(0));
-    return;
-  }
-  T total = 0;
-  for (std::size_t j = 0; j < n; ++j) total += (y[j] = std::exp(x[j] - top));
-  const T inv = T(1) / total;
-  for (std::size_t j = 0; j < n; ++j) y[j] *= inv;
-}
-
-// log(sum(exp(x))) of one row, stable.
-template <class T> T log_sum_exp(const T* x, std::size_t n) {
-  T top = -std::numeric_limits<T>::infinity();
-  for (std::size_t j = 0; j < n; ++j) top = std::max(top, x[j]);
-  if (top == -std::numeric_limits<T>::infinity()) return top;
-  T total = 0;
-  for (std::size_t j = 0; j < n; ++j) total += std::exp(x[j] - top);
-  return top + std::log(total);
-}
-
 }  // namespace
 
 Tensor softmax(const Tensor& a) {
@@ -51,7 +29,7 @@ Tensor softmax(const Tensor& a) {
     using T = decltype(tag);
     Tensor out = Tensor::empty(a.shape(), a.dtype());
     const std::size_t rows = n ? a.numel() / n : 0;
-    for (std::size_t r = 0; r < rows; ++r) softmax_row(a.data<T>() + r * n, out.data<T>() + r * n, n);
+    for (std::size_t r = 0; r < rows; ++r) detail::softmax_row(a.data<T>() + r * n, out.data<T>() + r * n, n);
     // dx = y ⊙ (dy − Σ dy ⊙ y) per row.
     record(out, "softmax", {a}, [a, y = out.detach(), n, rows](const Tensor& g) {
       const T* py = y.data<T>();
@@ -76,8 +54,9 @@ Tensor log_softmax(const Tensor& a) {
     const std::size_t rows = n ? a.numel() / n : 0;
     const T* px = a.data<T>();
     T* py = out.data<T>();
+    std::vector<T> scratch(n);
     for (std::size_t r = 0; r < rows; ++r) {
-      const T lse = log_sum_exp(px + r * n, n);
+      const T lse = detail::log_sum_exp_row(px + r * n, scratch.data(), n);
       for (std::size_t j = 0; j < n; ++j) py[r * n + j] = px[r * n + j] - lse;
     }
     // dx = dy − exp(y) Σ dy per row.
@@ -85,11 +64,13 @@ Tensor log_softmax(const Tensor& a) {
       const T* py = y.data<T>();
       const T* pg = g.data<T>();
       T* ga = a.grad_buffer<T>();
+      std::vector<T> p(n);
       for (std::size_t r = 0; r < rows; ++r) {
         const std::size_t o = r * n;
         T total = 0;
         for (std::size_t j = 0; j < n; ++j) total += pg[o + j];
-        for (std::size_t j = 0; j < n; ++j) ga[o + j] += pg[o + j] - std::exp(py[o + j]) * total;
+        detail::exp_array(py + o, p.data(), n);
+        for (std::size_t j = 0; j < n; ++j) ga[o + j] += pg[o + j] - p[j] * total;
       }
     });
     return out;
@@ -114,7 +95,7 @@ Tensor masked_fill(const Tensor& a, const Tensor& mask, double value) {
     Tensor out = Tensor::empty(a.shape(), a.dtype());
     const T* pa = a.data<T>();
     T* po = out.data<T>();
-    for (std::size_t i = 0; i < a.numel(); ++i) po[i] = fill[i] ? static_cast<T>(value) : pa[i];
+    for (std::size_t i = 0; i < fill.size(); ++i) po[i] = fill[i] ? static_cast<T>(value) : pa[i];
     record(out, "masked_fill", {a}, [a, fill = std::move(fill)](const Tensor& g) {
       const T* pg = g.data<T>();
       T* ga = a.grad_buffer<T>();
@@ -149,58 +130,63 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
   return dispatch(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const std::size_t rows = n ? x.numel() / n : 0;
+    // Missing weight / bias act as ones / zeros, so the row loops have no branches.
+    const std::vector<T> ones(weight.defined() ? 0 : n, T(1)), zeros(bias.defined() ? 0 : n, T(0));
+    const T* pw = weight.defined() ? weight.data<T>() : ones.data();
+    const T* pb = bias.defined() ? bias.data<T>() : zeros.data();
     Tensor out = Tensor::empty(x.shape(), x.dtype());
-    std::vector<T> mean(rows), rstd(rows);
+    std::vector<T> xhat(x.numel()), rstd(rows);  // what backward needs, llm.c style
     const T* px = x.data<T>();
     T* py = out.data<T>();
-    const T* pw = weight.defined() ? weight.data<T>() : nullptr;
-    const T* pb = bias.defined() ? bias.data<T>() : nullptr;
     for (std::size_t r = 0; r < rows; ++r) {
       const T* row = px + r * n;
+      T* xh = xhat.data() + r * n;
       T mu = 0;
       for (std::size_t j = 0; j < n; ++j) mu += row[j];
       mu /= static_cast<T>(n);
       T var = 0;
-      for (std::size_t j = 0; j < n; ++j) var += (row[j] - mu) * (row[j] - mu);
+      for (std::size_t j = 0; j < n; ++j) {
+        xh[j] = row[j] - mu;
+        var += xh[j] * xh[j];
+      }
       var /= static_cast<T>(n);  // biased, as PyTorch
       const T rs = T(1) / std::sqrt(var + static_cast<T>(eps));
-      mean[r] = mu;
       rstd[r] = rs;
+      T* y = py + r * n;
       for (std::size_t j = 0; j < n; ++j) {
-        const T xhat = (row[j] - mu) * rs;
-        py[r * n + j] = xhat * (pw ? pw[j] : T(1)) + (pb ? pb[j] : T(0));
+        xh[j] *= rs;
+        y[j] = xh[j] * pw[j] + pb[j];
       }
     }
+    if (!needs_grad({&x, &weight, &bias})) return out;
     // With x̂ = (x − μ) σ⁻¹ and ĝ = dy ⊙ w:
     //   dx = σ⁻¹ (ĝ − mean(ĝ) − x̂ mean(ĝ ⊙ x̂)),  dw = Σ dy ⊙ x̂,  db = Σ dy.
     record(out, "layer_norm", {x, weight, bias},
-           [x, weight, bias, n, rows, mean = std::move(mean), rstd = std::move(rstd)](const Tensor& g) {
-             const T* px = x.data<T>();
+           [x, weight, bias, n, rows, xhat = std::move(xhat), rstd = std::move(rstd)](const Tensor& g) {
              const T* pg = g.data<T>();
-             const T* pw = weight.defined() ? weight.data<T>() : nullptr;
+             const std::vector<T> ones(weight.defined() ? 0 : n, T(1));
+             const T* pw = weight.defined() ? weight.data<T>() : ones.data();
              T* gx = x.requires_grad() ? x.grad_buffer<T>() : nullptr;
              T* gw = weight.defined() && weight.requires_grad() ? weight.grad_buffer<T>() : nullptr;
              T* gb = bias.defined() && bias.requires_grad() ? bias.grad_buffer<T>() : nullptr;
              for (std::size_t r = 0; r < rows; ++r) {
-               const T* row = px + r * n;
-               const T* grow = pg + r * n;
+               const T* xh = xhat.data() + r * n;
+               const T* dy = pg + r * n;
+               if (gw)
+                 for (std::size_t j = 0; j < n; ++j) gw[j] += dy[j] * xh[j];
+               if (gb)
+                 for (std::size_t j = 0; j < n; ++j) gb[j] += dy[j];
+               if (!gx) continue;
                T mean_g = 0, mean_gx = 0;
                for (std::size_t j = 0; j < n; ++j) {
-                 const T xhat = (row[j] - mean[r]) * rstd[r];
-                 const T gh = grow[j] * (pw ? pw[j] : T(1));
+                 const T gh = dy[j] * pw[j];
                  mean_g += gh;
-                 mean_gx += gh * xhat;
-                 if (gw) gw[j] += grow[j] * xhat;
-                 if (gb) gb[j] += grow[j];
+                 mean_gx += gh * xh[j];
                }
-               if (!gx) continue;
                mean_g /= static_cast<T>(n);
                mean_gx /= static_cast<T>(n);
-               for (std::size_t j = 0; j < n; ++j) {
-                 const T xhat = (row[j] - mean[r]) * rstd[r];
-                 const T gh = grow[j] * (pw ? pw[j] : T(1));
-                 gx[r * n + j] += rstd[r] * (gh - mean_g - xhat * mean_gx);
-               }
+               T* dx = gx + r * n;
+               for (std::size_t j = 0; j < n; ++j) dx[j] += rstd[r] * (dy[j] * pw[j] - mean_g - xh[j] * mean_gx);
              }
            });
     return out;
@@ -263,11 +249,11 @@ Tensor cross_entropy(const Tensor& logits, const Ids& targets, const std::vector
   return dispatch(logits.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* px = logits.data<T>();
-    std::vector<T> lse(rows, T(0));
+    std::vector<T> lse(rows, T(0)), scratch(vocab);
     double total = 0;
     for (std::size_t r = 0; r < rows; ++r) {
       if (!mask.empty() && !mask[r]) continue;
-      lse[r] = log_sum_exp(px + r * vocab, vocab);
+      lse[r] = detail::log_sum_exp_row(px + r * vocab, scratch.data(), vocab);
       total += static_cast<double>(lse[r] - px[r * vocab + targets.values[r]]);
     }
     Tensor out = Tensor::scalar(total / static_cast<double>(counted), logits.dtype());
@@ -277,10 +263,13 @@ Tensor cross_entropy(const Tensor& logits, const Ids& targets, const std::vector
              const T* px = logits.data<T>();
              T* gx = logits.grad_buffer<T>();
              const T scale = g.data<T>()[0] / static_cast<T>(counted);
+             std::vector<T> p(vocab);
              for (std::size_t r = 0; r < t.size(); ++r) {
                if (!mask.empty() && !mask[r]) continue;
                const std::size_t o = r * vocab;
-               for (std::size_t j = 0; j < vocab; ++j) gx[o + j] += scale * std::exp(px[o + j] - lse[r]);
+               for (std::size_t j = 0; j < vocab; ++j) p[j] = px[o + j] - lse[r];
+               detail::exp_array(p.data(), p.data(), vocab);  // softmax(x) of the row
+               for (std::size_t j = 0; j < vocab; ++j) gx[o + j] += scale * p[j];
                gx[o + t[r]] -= scale;
              }
            });

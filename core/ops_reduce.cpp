@@ -49,8 +49,10 @@ template <class T> Tensor sum_impl(const char* op, const Tensor& a, const Reduct
   const detail::Strides unused(a.dim(), 0);
   detail::strided_loop(a.shape(), r.kept_strides, unused,
                        [&](std::size_t i, std::size_t o, std::size_t) { po[o] += pa[i]; });
-  if (scale != T(1))
-    for (std::size_t i = 0; i < out.numel(); ++i) po[i] *= scale;
+  if (scale != T(1)) {
+    const std::size_t n = out.numel();
+    for (std::size_t i = 0; i < n; ++i) po[i] *= scale;
+  }
   record(out, op, {a}, [a, r, scale](const Tensor& g) {
     const T* pg = g.data<T>();
     T* ga = a.grad_buffer<T>();

@@ -48,7 +48,8 @@ Tensor reshape(const Tensor& a, const Shape& shape) {
       using T = decltype(tag);
       const T* pg = g.data<T>();
       T* ga = a.grad_buffer<T>();
-      for (std::size_t i = 0; i < a.numel(); ++i) ga[i] += pg[i];
+      const std::size_t n = a.numel();
+      for (std::size_t i = 0; i < n; ++i) ga[i] += pg[i];
     });
   });
   return out;

@@ -35,7 +35,8 @@ Tensor make_tensor(const Shape& shape, DType dtype) {
 
 template <class T, class F> void fill_with(Tensor& t, F&& value_at) {
   T* out = t.data<T>();
-  for (std::size_t i = 0; i < t.numel(); ++i) out[i] = static_cast<T>(value_at(i));
+  const std::size_t n = t.numel();
+  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<T>(value_at(i));
 }
 
 template <class F> void fill_any(Tensor& t, F&& value_at) {
@@ -252,7 +253,8 @@ void Tensor::convert_(DType dtype) {
 }
 
 void Tensor::fill_(double value) {
-  fill_any(*this, [&](std::size_t) { return value; });
+  if (dtype() == DType::f32) std::fill_n(data<float>(), numel(), static_cast<float>(value));
+  else std::fill_n(data<double>(), numel(), value);
 }
 
 // ---- history ----

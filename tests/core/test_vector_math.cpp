@@ -1,0 +1,49 @@
+// The vectorized exp / erf / softmax-row kernels against <cmath>, across array lengths
+// that exercise both the SIMD body and the scalar tail.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/vector_math.hpp"
+
+using namespace qkv::core::detail;
+
+TEST_CASE("vector math: exp and erf match <cmath> in float and double") {
+  for (std::size_t n : {1u, 7u, 16u, 37u, 1000u}) {
+    CAPTURE(n);
+    std::vector<float> xf(n), ef(n), rf(n);
+    std::vector<double> xd(n), ed(n), rd(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      xd[i] = -20.0 + 25.0 * static_cast<double>(i) / static_cast<double>(n);
+      xf[i] = static_cast<float>(xd[i]);
+    }
+    exp_array(xf.data(), ef.data(), n);
+    erf_array(xf.data(), rf.data(), n);
+    exp_array(xd.data(), ed.data(), n);
+    erf_array(xd.data(), rd.data(), n);
+    for (std::size_t i = 0; i < n; ++i) {
+      CHECK(ef[i] == doctest::Approx(std::exp(xf[i])).epsilon(4e-7));
+      CHECK(rf[i] == doctest::Approx(std::erf(xf[i])).epsilon(4e-7).scale(1e-7));
+      CHECK(ed[i] == doctest::Approx(std::exp(xd[i])).epsilon(1e-14));
+      CHECK(rd[i] == doctest::Approx(std::erf(xd[i])).epsilon(1e-14).scale(1e-14));
+    }
+  }
+}
+
+TEST_CASE("vector math: exp of -inf is exactly zero, so masked softmax entries stay zero") {
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> x(20, -inf), y(20);
+  x[3] = 0.5f;
+  exp_array(x.data(), y.data(), x.size());
+  CHECK(y[0] == 0.0f);
+  CHECK(y[19] == 0.0f);
+  softmax_row(x.data(), y.data(), x.size());
+  for (std::size_t i = 0; i < y.size(); ++i) CHECK(y[i] == (i == 3 ? 1.0f : 0.0f));
+  std::vector<float> scratch(20);
+  CHECK(log_sum_exp_row(x.data(), scratch.data(), x.size()) == doctest::Approx(0.5f));
+  std::vector<float> all_masked(5, -inf), out(5, 1.0f);
+  softmax_row(all_masked.data(), out.data(), out.size());
+  CHECK(out == std::vector<float>(5, 0.0f));
+}
