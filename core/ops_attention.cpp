@@ -158,6 +158,7 @@ Tensor attention_impl(const Tensor& q, const Tensor& k, const Tensor& v, const A
                  if (ks)
                    for (std::size_t j = 0; j < tk; ++j) row[j] *= ks[i * tk + j];
                  T dot = 0;
+#pragma omp simd reduction(+ : dot)
                  for (std::size_t j = 0; j < tk; ++j) dot += row[j] * prow[j];
                  for (std::size_t j = 0; j < tk; ++j) row[j] = prow[j] * (row[j] - dot);
                }

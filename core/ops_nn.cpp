@@ -38,6 +38,7 @@ Tensor softmax(const Tensor& a) {
       for (std::size_t r = 0; r < rows; ++r) {
         const std::size_t o = r * n;
         T dot = 0;
+#pragma omp simd reduction(+ : dot)
         for (std::size_t j = 0; j < n; ++j) dot += pg[o + j] * py[o + j];
         for (std::size_t j = 0; j < n; ++j) ga[o + j] += py[o + j] * (pg[o + j] - dot);
       }
@@ -68,6 +69,7 @@ Tensor log_softmax(const Tensor& a) {
       for (std::size_t r = 0; r < rows; ++r) {
         const std::size_t o = r * n;
         T total = 0;
+#pragma omp simd reduction(+ : total)
         for (std::size_t j = 0; j < n; ++j) total += pg[o + j];
         detail::exp_array(py + o, p.data(), n);
         for (std::size_t j = 0; j < n; ++j) ga[o + j] += pg[o + j] - p[j] * total;
@@ -142,9 +144,11 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
       const T* row = px + r * n;
       T* xh = xhat.data() + r * n;
       T mu = 0;
+#pragma omp simd reduction(+ : mu)
       for (std::size_t j = 0; j < n; ++j) mu += row[j];
       mu /= static_cast<T>(n);
       T var = 0;
+#pragma omp simd reduction(+ : var)
       for (std::size_t j = 0; j < n; ++j) {
         xh[j] = row[j] - mu;
         var += xh[j] * xh[j];
@@ -178,6 +182,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
                  for (std::size_t j = 0; j < n; ++j) gb[j] += dy[j];
                if (!gx) continue;
                T mean_g = 0, mean_gx = 0;
+#pragma omp simd reduction(+ : mean_g, mean_gx)
                for (std::size_t j = 0; j < n; ++j) {
                  const T gh = dy[j] * pw[j];
                  mean_g += gh;

@@ -18,6 +18,7 @@ struct Reduction {
   Shape result;  // kept, or without the reduced axes
   detail::Strides kept_strides;  // kept read as the input shape (0 on reduced axes)
   std::size_t group = 1;         // elements per reduced group
+  bool trailing = false;         // the reduced axes are the last ones: contiguous groups
 };
 
 Reduction plan(const char* op, const Shape& in, const std::vector<int>& axes, bool keepdim) {
@@ -39,6 +40,7 @@ Reduction plan(const char* op, const Shape& in, const std::vector<int>& axes, bo
     if (keepdim) r.result.push_back(1);
   }
   r.kept_strides = detail::broadcast_strides(r.kept, in);
+  r.trailing = std::is_sorted(reduce.begin(), reduce.end());  // false..false, true..true
   return r;
 }
 
@@ -46,9 +48,20 @@ template <class T> Tensor sum_impl(const char* op, const Tensor& a, const Reduct
   Tensor out = Tensor::zeros(r.result, a.dtype());
   const T* pa = a.data<T>();
   T* po = out.data<T>();
-  const detail::Strides unused(a.dim(), 0);
-  detail::strided_loop(a.shape(), r.kept_strides, unused,
-                       [&](std::size_t i, std::size_t o, std::size_t) { po[o] += pa[i]; });
+  if (r.trailing) {  // out[k] = Σ of the k-th contiguous group, in a register
+    const std::size_t groups = out.numel();
+    for (std::size_t k = 0; k < groups; ++k) {
+      const T* group = pa + k * r.group;
+      T total = 0;
+#pragma omp simd reduction(+ : total)
+      for (std::size_t j = 0; j < r.group; ++j) total += group[j];
+      po[k] = total;
+    }
+  } else {
+    const detail::Strides unused(a.dim(), 0);
+    detail::strided_loop(a.shape(), r.kept_strides, unused,
+                         [&](std::size_t i, std::size_t o, std::size_t) { po[o] += pa[i]; });
+  }
   if (scale != T(1)) {
     const std::size_t n = out.numel();
     for (std::size_t i = 0; i < n; ++i) po[i] *= scale;

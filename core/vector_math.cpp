@@ -30,7 +30,14 @@ template <class T> void erf_impl(const T* x, T* y, std::size_t n) {
 
 template <class T> T row_max(const T* x, std::size_t n) {
   T top = -std::numeric_limits<T>::infinity();
-  for (std::size_t j = 0; j < n; ++j) top = std::max(top, x[j]);
+  int nans = 0;
+#pragma omp simd reduction(max : top) reduction(+ : nans)
+  for (std::size_t j = 0; j < n; ++j) {
+    top = x[j] > top ? x[j] : top;
+    nans += x[j] != x[j];
+  }
+  // A NaN anywhere makes the maximum NaN (and so the row's results), never -inf.
+  if (nans) return std::numeric_limits<T>::quiet_NaN();
   return top;
 }
 
@@ -43,6 +50,7 @@ template <class T> void softmax_row_impl(const T* x, T* y, std::size_t n) {
   for (std::size_t j = 0; j < n; ++j) y[j] = x[j] - top;
   exp_impl(y, y, n);
   T total = 0;
+#pragma omp simd reduction(+ : total)
   for (std::size_t j = 0; j < n; ++j) total += y[j];
   const T inv = T(1) / total;
   for (std::size_t j = 0; j < n; ++j) y[j] *= inv;
@@ -54,6 +62,7 @@ template <class T> T log_sum_exp_impl(const T* x, T* scratch, std::size_t n) {
   for (std::size_t j = 0; j < n; ++j) scratch[j] = x[j] - top;
   exp_impl(scratch, scratch, n);
   T total = 0;
+#pragma omp simd reduction(+ : total)
   for (std::size_t j = 0; j < n; ++j) total += scratch[j];
   return top + std::log(total);
 }

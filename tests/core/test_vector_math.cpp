@@ -47,3 +47,17 @@ TEST_CASE("vector math: exp of -inf is exactly zero, so masked softmax entries s
   softmax_row(all_masked.data(), out.data(), out.size());
   CHECK(out == std::vector<float>(5, 0.0f));
 }
+
+TEST_CASE("vector math: a NaN in a row makes the row's softmax and log-sum-exp NaN") {
+  for (std::size_t at : {0u, 5u, 16u, 19u}) {
+    CAPTURE(at);
+    std::vector<float> x(20, -1.0f), y(20), scratch(20);
+    x[at] = std::nanf("");
+    softmax_row(x.data(), y.data(), x.size());
+    CHECK(std::isnan(y[0]));
+    CHECK(std::isnan(log_sum_exp_row(x.data(), scratch.data(), x.size())));
+    std::vector<float> masked(20, -std::numeric_limits<float>::infinity());
+    masked[at] = std::nanf("");
+    CHECK(std::isnan(log_sum_exp_row(masked.data(), scratch.data(), masked.size())));
+  }
+}
