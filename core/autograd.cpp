@@ -6,6 +6,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "core/kernel_util.hpp"
 #include "core/node.hpp"
 #include "core/tensor.hpp"
 
@@ -46,10 +47,9 @@ std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>
 }
 
 template <class T> void accumulate(const Tensor& into, const Tensor& grad) {
-  T* g = into.grad_buffer<T>();
+  const auto [g, fresh] = detail::grad_for_write<T>(into);
   const T* src = grad.data<T>();
-  const std::size_t n = grad.numel();
-  for (std::size_t i = 0; i < n; ++i) g[i] += src[i];
+  detail::store_grad(g, fresh, grad.numel(), [src](std::size_t i) { return src[i]; });
 }
 
 }  // namespace

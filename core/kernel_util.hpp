@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/tensor.hpp"
@@ -107,6 +108,24 @@ void strided_loop(const Shape& shape, const Strides& sa, const Strides& sb, F&& 
       index[d] = 0;
     }
   }
+}
+
+// g[i] (+)= value(i) for i < n: overwrites a fresh gradient buffer (see
+// Tensor::grad_buffer(bool&)), adds to one that already holds gradient. The branch is
+// outside the loops so both vectorize.
+template <class T, class F> void store_grad(T* g, bool fresh, std::size_t n, F&& value) {
+  if (fresh) {
+    for (std::size_t i = 0; i < n; ++i) g[i] = value(i);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) g[i] += value(i);
+  }
+}
+
+// The gradient buffer of `t` for a backward that writes all of it: (pointer, fresh).
+template <class T> std::pair<T*, bool> grad_for_write(const Tensor& t) {
+  bool fresh = false;
+  T* g = t.grad_buffer<T>(fresh);
+  return {g, fresh};
 }
 
 }  // namespace qkv::core::detail

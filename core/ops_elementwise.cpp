@@ -37,16 +37,20 @@ Tensor binary(const char* op, const Tensor& a, const Tensor& b, Value value, Gra
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     const T* pg = g.data<T>();
-    T* ga = a.requires_grad() ? a.grad_buffer<T>() : nullptr;
-    T* gb = b.requires_grad() ? b.grad_buffer<T>() : nullptr;
     if (a.shape() == b.shape()) {
       const std::size_t n = g.numel();
-      if (ga)
-        for (std::size_t i = 0; i < n; ++i) ga[i] += grad_a(pa[i], pb[i], pg[i]);
-      if (gb)
-        for (std::size_t i = 0; i < n; ++i) gb[i] += grad_b(pa[i], pb[i], pg[i]);
+      if (a.requires_grad()) {
+        const auto [ga, fresh] = detail::grad_for_write<T>(a);
+        detail::store_grad(ga, fresh, n, [&](std::size_t i) { return grad_a(pa[i], pb[i], pg[i]); });
+      }
+      if (b.requires_grad()) {
+        const auto [gb, fresh] = detail::grad_for_write<T>(b);
+        detail::store_grad(gb, fresh, n, [&](std::size_t i) { return grad_b(pa[i], pb[i], pg[i]); });
+      }
       return;
     }
+    T* ga = a.requires_grad() ? a.grad_buffer<T>() : nullptr;
+    T* gb = b.requires_grad() ? b.grad_buffer<T>() : nullptr;
     detail::strided_loop(out_shape, sa, sb, [&](std::size_t i, std::size_t ia, std::size_t ib) {
       if (ga) ga[ia] += grad_a(pa[ia], pb[ib], pg[i]);
       if (gb) gb[ib] += grad_b(pa[ia], pb[ib], pg[i]);
@@ -76,8 +80,8 @@ Tensor unary(const char* op, const Tensor& a, Value value, Derivative derivative
     const T* px = a.data<T>();
     const T* py = y.data<T>();
     const T* pg = g.data<T>();
-    T* ga = a.grad_buffer<T>();
-    for (std::size_t i = 0; i < n; ++i) ga[i] += pg[i] * derivative(px[i], py[i]);
+    const auto [ga, fresh] = detail::grad_for_write<T>(a);
+    detail::store_grad(ga, fresh, n, [&](std::size_t i) { return pg[i] * derivative(px[i], py[i]); });
   });
   return out;
 }
@@ -211,8 +215,8 @@ Tensor gelu(const Tensor& a) {
     for (std::size_t i = 0; i < n; ++i) slope[i] = cdf[i] + x[i] * inv_sqrt_2pi * slope[i];
     record(out, "gelu", {a}, [a, slope = std::move(slope)](const Tensor& g) {
       const T* pg = g.data<T>();
-      T* ga = a.grad_buffer<T>();
-      for (std::size_t i = 0; i < slope.size(); ++i) ga[i] += pg[i] * slope[i];
+      const auto [ga, fresh] = detail::grad_for_write<T>(a);
+      detail::store_grad(ga, fresh, slope.size(), [&](std::size_t i) { return pg[i] * slope[i]; });
     });
     return out;
   });

@@ -119,12 +119,16 @@ template <class T> Tensor linear_impl(const Tensor& x, const Tensor& w, const Te
        out_features);
   record(out, "linear", {x, w, bias}, [x, w, bias, rows, in, out_features](const Tensor& g) {
     const T* pg = g.data<T>();  // (rows, out)
-    if (x.requires_grad())      // dx = g W
-      gemm(false, false, rows, in, out_features, T(1), pg, out_features, w.data<T>(), in, T(1),
-           x.grad_buffer<T>(), in);
-    if (w.requires_grad())  // dW = gᵀ x
-      gemm(true, false, out_features, in, rows, T(1), pg, out_features, x.data<T>(), in, T(1),
-           w.grad_buffer<T>(), in);
+    if (x.requires_grad()) {  // dx = g W
+      const auto [gx, fresh] = detail::grad_for_write<T>(x);
+      gemm(false, false, rows, in, out_features, T(1), pg, out_features, w.data<T>(), in,
+           fresh ? T(0) : T(1), gx, in);
+    }
+    if (w.requires_grad()) {  // dW = gᵀ x
+      const auto [gw, fresh] = detail::grad_for_write<T>(w);
+      gemm(true, false, out_features, in, rows, T(1), pg, out_features, x.data<T>(), in,
+           fresh ? T(0) : T(1), gw, in);
+    }
     if (bias.defined() && bias.requires_grad()) {  // db = column sums of g
       T* gb = bias.grad_buffer<T>();
       for (std::size_t r = 0; r < rows; ++r)

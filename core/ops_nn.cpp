@@ -3,6 +3,7 @@
 // keeps only what its backward needs (the output, or per-row statistics).
 #include <cmath>
 #include <limits>
+#include <tuple>
 
 #include "core/kernel_util.hpp"
 #include "core/ops.hpp"
@@ -34,13 +35,13 @@ Tensor softmax(const Tensor& a) {
     record(out, "softmax", {a}, [a, y = out.detach(), n, rows](const Tensor& g) {
       const T* py = y.data<T>();
       const T* pg = g.data<T>();
-      T* ga = a.grad_buffer<T>();
+      const auto [ga, fresh] = detail::grad_for_write<T>(a);
       for (std::size_t r = 0; r < rows; ++r) {
         const std::size_t o = r * n;
         T dot = 0;
 #pragma omp simd reduction(+ : dot)
         for (std::size_t j = 0; j < n; ++j) dot += pg[o + j] * py[o + j];
-        for (std::size_t j = 0; j < n; ++j) ga[o + j] += py[o + j] * (pg[o + j] - dot);
+        detail::store_grad(ga + o, fresh, n, [&](std::size_t j) { return py[o + j] * (pg[o + j] - dot); });
       }
     });
     return out;
@@ -64,7 +65,7 @@ Tensor log_softmax(const Tensor& a) {
     record(out, "log_softmax", {a}, [a, y = out.detach(), n, rows](const Tensor& g) {
       const T* py = y.data<T>();
       const T* pg = g.data<T>();
-      T* ga = a.grad_buffer<T>();
+      const auto [ga, fresh] = detail::grad_for_write<T>(a);
       std::vector<T> p(n);
       for (std::size_t r = 0; r < rows; ++r) {
         const std::size_t o = r * n;
@@ -72,7 +73,7 @@ Tensor log_softmax(const Tensor& a) {
 #pragma omp simd reduction(+ : total)
         for (std::size_t j = 0; j < n; ++j) total += pg[o + j];
         detail::exp_array(py + o, p.data(), n);
-        for (std::size_t j = 0; j < n; ++j) ga[o + j] += pg[o + j] - p[j] * total;
+        detail::store_grad(ga + o, fresh, n, [&](std::size_t j) { return pg[o + j] - p[j] * total; });
       }
     });
     return out;
@@ -170,7 +171,9 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
              const T* pg = g.data<T>();
              const std::vector<T> ones(weight.defined() ? 0 : n, T(1));
              const T* pw = weight.defined() ? weight.data<T>() : ones.data();
-             T* gx = x.requires_grad() ? x.grad_buffer<T>() : nullptr;
+             T* gx = nullptr;
+             bool gx_fresh = false;
+             if (x.requires_grad()) std::tie(gx, gx_fresh) = detail::grad_for_write<T>(x);
              T* gw = weight.defined() && weight.requires_grad() ? weight.grad_buffer<T>() : nullptr;
              T* gb = bias.defined() && bias.requires_grad() ? bias.grad_buffer<T>() : nullptr;
              for (std::size_t r = 0; r < rows; ++r) {
@@ -190,8 +193,9 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
                }
                mean_g /= static_cast<T>(n);
                mean_gx /= static_cast<T>(n);
-               T* dx = gx + r * n;
-               for (std::size_t j = 0; j < n; ++j) dx[j] += rstd[r] * (dy[j] * pw[j] - mean_g - xh[j] * mean_gx);
+               const T rs = rstd[r];
+               detail::store_grad(gx + r * n, gx_fresh, n,
+                                  [&](std::size_t j) { return rs * (dy[j] * pw[j] - mean_g - xh[j] * mean_gx); });
              }
            });
     return out;
@@ -266,15 +270,18 @@ Tensor cross_entropy(const Tensor& logits, const Ids& targets, const std::vector
     record(out, "cross_entropy", {logits},
            [logits, t = targets.values, mask, lse = std::move(lse), vocab, counted](const Tensor& g) {
              const T* px = logits.data<T>();
-             T* gx = logits.grad_buffer<T>();
+             const auto [gx, fresh] = detail::grad_for_write<T>(logits);
              const T scale = g.data<T>()[0] / static_cast<T>(counted);
              std::vector<T> p(vocab);
              for (std::size_t r = 0; r < t.size(); ++r) {
-               if (!mask.empty() && !mask[r]) continue;
                const std::size_t o = r * vocab;
+               if (!mask.empty() && !mask[r]) {  // no gradient; a fresh buffer needs its zeros
+                 if (fresh) std::fill(gx + o, gx + o + vocab, T(0));
+                 continue;
+               }
                for (std::size_t j = 0; j < vocab; ++j) p[j] = px[o + j] - lse[r];
                detail::exp_array(p.data(), p.data(), vocab);  // softmax(x) of the row
-               for (std::size_t j = 0; j < vocab; ++j) gx[o + j] += scale * p[j];
+               detail::store_grad(gx + o, fresh, vocab, [&](std::size_t j) { return scale * p[j]; });
                gx[o + t[r]] -= scale;
              }
            });

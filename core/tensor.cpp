@@ -208,8 +208,17 @@ template <class T> T* Tensor::grad_buffer() const {
   return n.grad.data<T>();
 }
 
+template <class T> T* Tensor::grad_buffer(bool& fresh) const {
+  Node& n = *node_;
+  fresh = !n.grad.defined();
+  if (fresh) n.grad = empty(n.shape, n.dtype);
+  return n.grad.data<T>();
+}
+
 template float* Tensor::grad_buffer<float>() const;
 template double* Tensor::grad_buffer<double>() const;
+template float* Tensor::grad_buffer<float>(bool&) const;
+template double* Tensor::grad_buffer<double>(bool&) const;
 
 Tensor Tensor::detach() const {
   const Node& n = node_of(node_);

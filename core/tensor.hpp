@@ -99,6 +99,10 @@ class Tensor {
   // For op authors: the gradient buffer of this tensor, allocated as zeros the first
   // time it is asked for. Backward functions accumulate into it.
   template <class T> T* grad_buffer() const;
+  // Like grad_buffer, but a buffer this call allocates is left uninitialized and `fresh`
+  // is set: the caller must then write every element (= instead of +=). Saves the zero
+  // fill of most gradients on the backward's hot path.
+  template <class T> T* grad_buffer(bool& fresh) const;
 
   // Same node (identity, not value equality).
   bool same(const Tensor& other) const { return node_ == other.node_; }
