@@ -17,8 +17,6 @@
 #include <map>
 #include <optional>
 #include <regex>
-#include <set>
-#include <sstream>
 
 namespace qkv {
 

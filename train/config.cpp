@@ -6,7 +6,7 @@
 // choice they belong to, rather than "unknown".
 #include "train/config.hpp"
 
-#include <cmath>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>

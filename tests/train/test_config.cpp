@@ -382,3 +382,16 @@ TEST_CASE("config: make_optimizer maps the optim section") {
   CHECK(optimizer->schedule().options().total_steps == 100);
   CHECK(optimizer->schedule().lr(100) == doctest::Approx(0.05));
 }
+
+TEST_CASE("config: every shipped config under configs/ loads") {
+  const std::filesystem::path configs = std::filesystem::path(QKV_SOURCE_DIR) / "configs";
+  std::size_t count = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(configs)) {
+    if (entry.path().extension() != ".yaml") continue;
+    CAPTURE(entry.path().string());
+    const Config c = load_config(entry.path().string());
+    CHECK(c.name == entry.path().stem().string());  // runs/<name> matches the file
+    ++count;
+  }
+  CHECK(count >= 12);  // six tasks and their ablations
+}
