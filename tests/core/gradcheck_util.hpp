@@ -1,9 +1,10 @@
-// Shared by the core tests: random float64 inputs and a CHECK on gradcheck's verdict
-// that prints its message (op, input, element, numeric, analytic) on failure.
+// Shared by the core and layer tests: random float64 inputs and a CHECK on gradcheck's
+// verdict that prints its message (op, input, element, numeric, analytic) on failure.
 #pragma once
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <functional>
 #include <stdexcept>
 
@@ -25,7 +26,7 @@ inline void check_gradients(const std::string& op, const core::GradcheckFn& f,
   const core::GradcheckResult result = core::gradcheck(op, f, inputs, options);
   CHECK_MESSAGE(result.ok, result.message);
   CHECK(result.checked > 0);
-  CHECK(result.max_rel_error < 1e-6);
+  CHECK(result.max_rel_error < std::max(options.rtol, 1e-6));
 }
 
 }  // namespace qkv::test

@@ -1,5 +1,5 @@
 // Shared by the layer tests: random inputs and token ids, value comparisons, YAML config
-// nodes from text, and a CHECK on gradcheck's verdict that prints its message on failure.
+// nodes from text; check_gradients comes from the core tests' helper.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "core/gradcheck.hpp"
 #include "core/ops.hpp"
 #include "core/random.hpp"
 #include "layers/config_node.hpp"
+#include "tests/core/gradcheck_util.hpp"
 
 namespace qkv::test {
 
@@ -48,14 +48,6 @@ inline double max_abs(const core::Tensor& a) {
 // The mapping in `text` as a config section at `path` (as the trainer hands it over).
 inline ConfigNode config(const std::string& text, const std::string& path = "model") {
   return ConfigNode(YAML::Load(text), path, "test.yaml");
-}
-
-inline void check_gradients(const std::string& op, const core::GradcheckFn& f,
-                            const std::vector<core::Tensor>& inputs,
-                            const core::GradcheckOptions& options = {}) {
-  const core::GradcheckResult result = core::gradcheck(op, f, inputs, options);
-  CHECK_MESSAGE(result.ok, result.message);
-  CHECK(result.checked > 0);
 }
 
 }  // namespace qkv::test
