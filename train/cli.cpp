@@ -49,7 +49,8 @@ void train_command(const TrainArgs& args, std::FILE* out) {
 
 void eval_command(const EvalArgs& args, std::FILE* out) {
   const Checkpoint checkpoint = load_checkpoint(args.checkpoint);
-  const Config config = parse_config(checkpoint.config_yaml, args.checkpoint + " (its config)");
+  const Config config = parse_config(checkpoint.config_yaml, args.checkpoint + " (its config)", {},
+                                     checkpoint.task_state);
   core::set_blas_threads(static_cast<int>(config.train.threads));
   const std::unique_ptr<Task> task =
       make_task(config.task, config.train.loss_on, checkpoint.task_state);

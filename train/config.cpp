@@ -245,7 +245,8 @@ TrainConfig read_train(const ConfigNode& node) {
 // Reads and validates one YAML tree. The model section is checked by building the model
 // once for the task's vocabulary and length (cheap for the sizes qkv trains).
 Config read_config(const YAML::Node& yaml, const std::string& source, const fs::path& base_dir,
-                   const std::string& default_name, const std::set<std::string>& overridden) {
+                   const std::string& default_name, const std::set<std::string>& overridden,
+                   const std::string& task_state) {
   const ConfigNode root(yaml, "", source);
   Config config;
   config.name = root.get<std::string>("name", default_name);
@@ -260,7 +261,7 @@ Config read_config(const YAML::Node& yaml, const std::string& source, const fs::
 
   std::unique_ptr<Task> task;
   try {
-    task = make_task(config.task, config.train.loss_on);
+    task = make_task(config.task, config.train.loss_on, task_state);
   } catch (const std::invalid_argument& e) {
     task_node.fail(config.task.type == "file" ? "train_file" : "type", e.what());
   }
@@ -342,11 +343,12 @@ std::string apply_override(YAML::Node& tree, const std::string& text) {
 
 Config parse_with_overrides(YAML::Node yaml, const std::string& source, const fs::path& base_dir,
                             const std::string& default_name,
-                            const std::vector<std::string>& overrides) {
+                            const std::vector<std::string>& overrides,
+                            const std::string& task_state = "") {
   std::set<std::string> overridden;
   for (const std::string& text : overrides) overridden.insert(apply_override(yaml, text));
   try {
-    return read_config(yaml, source, base_dir, default_name, overridden);
+    return read_config(yaml, source, base_dir, default_name, overridden, task_state);
   } catch (const ConfigError& e) {
     // Values the overrides put in the tree have no file position, so ConfigNode names them
     // by the bare source ("copy.yaml: optim.lr: ..."): those errors are the override's.
@@ -374,7 +376,7 @@ std::string format_number(double value) {
 const char* loss_on_name(LossOn loss_on) { return loss_on == LossOn::all ? "all" : "answer"; }
 
 Config parse_config(const std::string& text, const std::string& source,
-                    const std::vector<std::string>& overrides) {
+                    const std::vector<std::string>& overrides, const std::string& task_state) {
   YAML::Node yaml;
   try {
     yaml = YAML::Load(text);
@@ -383,7 +385,7 @@ Config parse_config(const std::string& text, const std::string& source,
                       std::to_string(e.mark.column + 1) + ": not valid YAML: " + e.msg);
   }
   return parse_with_overrides(yaml, source, fs::current_path(), fs::path(source).stem().string(),
-                              overrides);
+                              overrides, task_state);
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {

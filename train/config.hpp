@@ -79,9 +79,11 @@ struct Config {
 // Throws ConfigError (bad content or overrides) or std::runtime_error (unreadable file).
 Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
 // The same from YAML text; `source` names it in messages and relative data paths resolve
-// against the current folder.
+// against the current folder. `task_state` is a checkpoint's saved task state (Task::state):
+// a file task then keeps the saved vocabulary and does not read its data files yet.
 Config parse_config(const std::string& text, const std::string& source,
-                    const std::vector<std::string>& overrides = {});
+                    const std::vector<std::string>& overrides = {},
+                    const std::string& task_state = "");
 
 // The resolved config as YAML, every value written (defaults included); reading it back
 // gives the same Config.

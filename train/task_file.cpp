@@ -97,19 +97,33 @@ FileTask::Vocabulary FileTask::vocabulary_from(const FileTaskOptions& options,
 }
 
 FileTask::FileTask(const FileTaskOptions& options, LossOn loss_on, const std::string& state)
-    : FileTask(options, loss_on, vocabulary_from(options, state)) {}
+    : FileTask(options, loss_on, vocabulary_from(options, state)) {
+  if (state.empty()) examples();  // a new run checks its data files now
+}
 
 FileTask::FileTask(const FileTaskOptions& options, LossOn loss_on, const Vocabulary& vocabulary)
     : Task("file", vocabulary.tokens, vocabulary.max_seq_len, loss_on), options_(options) {
   if (options.train_file.empty()) throw std::invalid_argument("task file: train_file is not set");
-  train_ = read_examples(options.train_file);
-  eval_ = options.eval_file.empty() ? train_ : read_examples(options.eval_file);
 }
 
-Example FileTask::draw_training(core::Rng& rng) const { return train_[rng.below(train_.size())]; }
+const FileTask::Examples& FileTask::examples() const {
+  if (!examples_) {
+    Examples loaded;
+    loaded.train = read_examples(options_.train_file);
+    loaded.eval = options_.eval_file.empty() ? loaded.train : read_examples(options_.eval_file);
+    examples_ = std::move(loaded);
+  }
+  return *examples_;
+}
+
+Example FileTask::draw_training(core::Rng& rng) const {
+  const std::vector<Example>& train = examples().train;
+  return train[rng.below(train.size())];
+}
 
 std::vector<Example> FileTask::eval_examples(std::size_t count, std::uint64_t) const {
-  return {eval_.begin(), eval_.begin() + static_cast<std::ptrdiff_t>(std::min(count, eval_.size()))};
+  const std::vector<Example>& eval = examples().eval;
+  return {eval.begin(), eval.begin() + static_cast<std::ptrdiff_t>(std::min(count, eval.size()))};
 }
 
 std::string FileTask::state() const {

@@ -3,7 +3,9 @@
 // Format: one example per line, prompt tokens, a TAB, answer tokens; tokens are separated
 // by spaces; blank lines are skipped. The vocabulary is every token of the training file,
 // sorted; eval-file tokens must be in it. state() saves the vocabulary and max_seq_len for
-// the checkpoint, and a task restored from it reads the files with that exact vocabulary.
+// the checkpoint, and a task restored from it reads the files with that exact vocabulary,
+// only when it first needs examples (so `qkv eval --data` works after the training files
+// have moved).
 //
 //   # configs/data/plural.tsv
 //   c a t\tc a t s
@@ -12,6 +14,7 @@
 //   std::string saved = task.state();   // "{format: 1, max_seq_len: 9, vocabulary: [...]}"
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,7 +36,8 @@ std::vector<TextExample> read_text_examples(const std::string& path);
 class FileTask : public Task {
  public:
   // Reads options.train_file (and eval_file if set). With a non-empty `state` (from
-  // state()), the vocabulary and max_seq_len come from it instead of the training file.
+  // state()), the vocabulary and max_seq_len come from it instead, and the files are read
+  // when examples are first asked for.
   FileTask(const FileTaskOptions& options, LossOn loss_on, const std::string& state);
 
   // The first `count` examples of the eval file (all of them if count is larger), or of
@@ -42,7 +46,7 @@ class FileTask : public Task {
 
   std::string state() const override;
 
-  std::size_t train_size() const { return train_.size(); }
+  std::size_t train_size() const { return examples().train.size(); }
 
  protected:
   Example draw_training(core::Rng& rng) const override;  // a uniformly random line
@@ -55,9 +59,13 @@ class FileTask : public Task {
   FileTask(const FileTaskOptions& options, LossOn loss_on, const Vocabulary& vocabulary);
   static Vocabulary vocabulary_from(const FileTaskOptions& options, const std::string& state);
 
+  struct Examples {
+    std::vector<Example> train, eval;
+  };
+  const Examples& examples() const;  // read on first use
+
   FileTaskOptions options_;
-  std::vector<Example> train_;
-  std::vector<Example> eval_;
+  mutable std::optional<Examples> examples_;
 };
 
 }  // namespace qkv::train

@@ -146,3 +146,24 @@ TEST_CASE("cli: train writes the run folder, eval prints one JSON line") {
     check_error(run_qkv({"eval", run + "/last.safetensors", "--data", data}), "broken.txt:2");
   }
 }
+
+TEST_CASE("cli: a file-task checkpoint evaluates --data after its training file is gone") {
+  const std::string dir = fresh_dir("cli_file_task");
+  const std::string train_file = write_text(dir + "/train.tsv", "a b\tb a\nb c\tc b\nc a\ta c\n");
+  const std::string config = write_text(dir + "/file.yaml", R"(name: file
+task: {type: file, train_file: train.tsv}
+model: {d_model: 16, heads: 2, layers: 1, d_ff: 32}
+train: {steps: 5, batch_size: 4, eval_every: 5, eval_samples: 3}
+)");
+  const std::string run = dir + "/run";
+  CliResult trained = run_qkv({"train", config, "--out", run});
+  REQUIRE_MESSAGE(trained.code == 0, trained.err);
+  std::filesystem::remove(train_file);
+
+  const std::string data = write_text(dir + "/more.tsv", "b a\ta b\n");
+  CliResult r = run_qkv({"eval", run + "/last.safetensors", "--data", data});
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  CHECK(nlohmann::json::parse(r.out)["samples"] == 1);
+  // Without --data the run's own examples are needed, and the error says which file.
+  check_error(run_qkv({"eval", run + "/last.safetensors"}), "train.tsv");
+}
