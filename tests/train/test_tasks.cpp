@@ -338,10 +338,12 @@ TEST_CASE("tasks: the file task reads examples and builds its vocabulary") {
     const auto restored = make_task(config, LossOn::answer, state);
     CHECK(restored->token_names() == task->token_names());
     CHECK(restored->max_seq_len() == task->max_seq_len());
-    // A restored task keeps the saved vocabulary even when the data gained a token.
+    // A restored task keeps the saved vocabulary even when the data gained a token; it
+    // reads the data when it first needs examples.
     TaskConfig changed = config;
     changed.file.train_file = temp_file("train2.tsv", "c a t\tc a t z\n");
-    CHECK_THROWS_WITH_AS(make_task(changed, LossOn::answer, state),
+    const auto stale = make_task(changed, LossOn::answer, state);
+    CHECK_THROWS_WITH_AS(stale->eval_examples(1, 0),
                          doctest::Contains("train2.tsv:1: unknown token 'z'"),
                          std::invalid_argument);
     CHECK_THROWS_WITH_AS(make_task(config, LossOn::answer, "not a state"),
