@@ -237,6 +237,9 @@ TrainConfig read_train(const ConfigNode& node) {
   t.log_every = positive("log_every", t.log_every, "a positive number of steps");
   t.loss_on = node.get_choice("loss_on", {"answer", "all"}, "answer") == "all" ? LossOn::all
                                                                              : LossOn::answer;
+  t.stop_at_seq_acc = node.get<double>("stop_at_seq_acc", t.stop_at_seq_acc);
+  node.require(t.stop_at_seq_acc >= 0 && t.stop_at_seq_acc <= 1, "stop_at_seq_acc",
+               "an accuracy in [0, 1] (0: train every step)");
   return t;
 }
 
@@ -480,6 +483,7 @@ std::string to_yaml(const Config& c) {
   out << YAML::Key << "checkpoint_every" << YAML::Value << t.checkpoint_every;
   out << YAML::Key << "log_every" << YAML::Value << t.log_every;
   out << YAML::Key << "loss_on" << YAML::Value << loss_on_name(t.loss_on);
+  out << YAML::Key << "stop_at_seq_acc" << YAML::Value << t.stop_at_seq_acc;
   out << YAML::EndMap;
 
   out << YAML::EndMap;

@@ -64,6 +64,7 @@ struct TrainConfig {
   std::size_t checkpoint_every = 0;   // 0: only at evaluations and the end
   std::size_t log_every = 10;         // > 0
   LossOn loss_on = LossOn::answer;    // answer | all
+  double stop_at_seq_acc = 0;         // in [0, 1]; > 0: stop once eval seq_acc reaches it
 };
 
 struct Config {

@@ -45,6 +45,8 @@ Trainer::Trainer(Config config, TrainerOptions options)
       options_(std::move(options)),
       data_rng_(core::Rng(config_.seed).split(kDataStream)) {
   core::set_blas_threads(static_cast<int>(config_.train.threads));
+  if (!options_.stop_at_seq_acc && config_.train.stop_at_seq_acc > 0)
+    options_.stop_at_seq_acc = config_.train.stop_at_seq_acc;
 
   const std::string last = path("last.safetensors");
   std::optional<Checkpoint> checkpoint;

@@ -56,7 +56,8 @@ struct TrainerOptions {
   bool resume = false;        // continue from out_dir/last.safetensors
   std::FILE* out = stdout;    // the config, progress and messages; null: silent
   std::optional<bool> terminal;  // progress bar or plain lines; unset: isatty(out)
-  // Stop at the first evaluation whose seq_acc reaches this (then save as at the end).
+  // Stop at the first evaluation whose seq_acc reaches this (then save as at the end);
+  // unset: the config's train.stop_at_seq_acc, if it is > 0.
   std::optional<double> stop_at_seq_acc;
 };
 

@@ -219,6 +219,8 @@ TEST_CASE("config: out-of-range values name the path, expected and found") {
         "test.yaml:5:13: optim.lr: expected a positive learning rate, found -0.1");
   fails(base(copy, "", "train: {steps: 0}\n"),
         "test.yaml:5:16: train.steps: expected a positive number of steps, found 0");
+  fails(base(copy, "", "train: {stop_at_seq_acc: 1.5}\n"),
+        "train.stop_at_seq_acc: expected an accuracy in [0, 1] (0: train every step), found 1.5");
   fails(base(copy, "", "", "model: {d_model: 32, heads: 0, layers: 1}\n"),
         "test.yaml:4:29: model.heads: expected a positive number of heads, found 0");
   fails(base(copy, "", "", "model: {d_model: 30, heads: 4, layers: 1}\n"),

@@ -73,9 +73,8 @@ void check_same_tensors(const std::map<std::string, qkv::core::Tensor>& a,
 TEST_CASE("trainer: a short seeded copy run learns (eval seq_acc >= 0.9)") {
   const std::string dir = fresh_dir("trainer_learns");
   const std::string config_path = write_text(dir + "/copy_small.yaml", kCopyConfig);
-  TrainerOptions options = quiet(dir + "/run");
-  options.stop_at_seq_acc = 0.95;
-  Trainer trainer(load_config(config_path), options);
+  // The target comes from the config (train.stop_at_seq_acc), as in configs/.
+  Trainer trainer(load_config(config_path, {"train.stop_at_seq_acc=0.95"}), quiet(dir + "/run"));
   const qkv::train::TrainSummary summary = trainer.run();
   CHECK(summary.last_eval.seq_acc >= 0.9);
   CHECK(summary.last_eval.samples == 256);
