@@ -483,7 +483,7 @@ std::string to_yaml(const Config& c) {
   out << YAML::Key << "checkpoint_every" << YAML::Value << t.checkpoint_every;
   out << YAML::Key << "log_every" << YAML::Value << t.log_every;
   out << YAML::Key << "loss_on" << YAML::Value << loss_on_name(t.loss_on);
-  out << YAML::Key << "stop_at_seq_acc" << YAML::Value << t.stop_at_seq_acc;
+  out << YAML::Key << "stop_at_seq_acc" << YAML::Value << number(t.stop_at_seq_acc);
   out << YAML::EndMap;
 
   out << YAML::EndMap;
