@@ -262,8 +262,18 @@ template <class T> T ConfigNode::get(const std::string& key) const {
   known_->add(key);
   const Entry entry = find_entry(node_, key);
   if (!entry.present) {
+    // A key in the file that is close to the missing one is most likely its misspelling.
+    std::string hint;
+    std::vector<std::string> present;
+    if (node_.IsMap())
+      for (auto it = node_.begin(); it != node_.end(); ++it)
+        if (it->first.IsScalar()) present.push_back(it->first.Scalar());
+    const std::string near = closest_match(key, present);
+    if (!near.empty())
+      hint = "; found '" + near + "' (" + where(source_, find_entry(node_, near).key_mark) +
+             "): did you mean '" + key + "'?";
     throw ConfigError(where(source_, blame_mark(entry, node_)) + ": " + join_path(path_, key) +
-                      ": required key is missing");
+                      ": required key is missing" + hint);
   }
   return parse_value<T>(entry.value, blame_mark(entry, node_), join_path(path_, key), source_);
 }

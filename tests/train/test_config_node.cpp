@@ -161,6 +161,12 @@ TEST_CASE("config_node: a missing required key names its path") {
                        doctest::Contains("model.d_model: required key is missing"), ConfigError);
   CHECK_THROWS_WITH_AS(root.child("optim").get<double>("lr"),
                        "test.yaml: optim.lr: required key is missing", ConfigError);
+  // A misspelling of the missing key is pointed out where it stands.
+  const ConfigNode misspelt = parse("model:\n  d_model: 32\n  head: 2\n");
+  CHECK_THROWS_WITH_AS(misspelt.child("model").get<int>("heads"),
+                       "test.yaml:2:3: model.heads: required key is missing; found 'head' "
+                       "(test.yaml:3:3): did you mean 'heads'?",
+                       ConfigError);
 }
 
 TEST_CASE("config_node: choices, require and fail") {
