@@ -8,15 +8,13 @@
 #include "layers/config_node.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cctype>
-#include <cerrno>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <limits>
 #include <map>
 #include <optional>
-#include <regex>
 
 namespace qkv {
 
@@ -91,22 +89,25 @@ template <> struct Scalar<bool> {
   }
 };
 
-std::optional<long long> parse_integer(const std::string& s) {
-  static const std::regex integer("[-+]?[0-9]+");
-  if (!std::regex_match(s, integer)) return std::nullopt;
-  errno = 0;
-  const long long v = std::strtoll(s.c_str(), nullptr, 10);
-  if (errno == ERANGE) return std::nullopt;
-  return v;
+// s as a whole as a T, by std::from_chars (decimal only; no hex, no spaces; a leading '+'
+// is allowed, as YAML allows it); nullopt if anything is left over or it is out of range.
+template <class T> std::optional<T> parse_whole(const std::string& s) {
+  const char* begin = s.data();
+  const char* end = begin + s.size();
+  if (begin != end && *begin == '+') {
+    ++begin;
+    if (begin != end && *begin == '-') return std::nullopt;
+  }
+  T value{};
+  const auto [stop, error] = std::from_chars(begin, end, value);
+  if (begin == end || error != std::errc() || stop != end) return std::nullopt;
+  return value;
 }
 
+std::optional<long long> parse_integer(const std::string& s) { return parse_whole<long long>(s); }
+
 std::optional<unsigned long long> parse_unsigned(const std::string& s) {
-  static const std::regex natural("[+]?[0-9]+");
-  if (!std::regex_match(s, natural)) return std::nullopt;
-  errno = 0;
-  const unsigned long long v = std::strtoull(s.c_str(), nullptr, 10);
-  if (errno == ERANGE) return std::nullopt;
-  return v;
+  return parse_whole<unsigned long long>(s);
 }
 
 template <> struct Scalar<int> {
@@ -137,10 +138,8 @@ template <> struct Scalar<double> {
   static constexpr const char* expected = "a finite number";
   static constexpr const char* plural = "numbers";
   static std::optional<double> parse(const std::string& s) {
-    static const std::regex number("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
-    if (!std::regex_match(s, number)) return std::nullopt;
-    const double v = std::strtod(s.c_str(), nullptr);
-    if (!std::isfinite(v)) return std::nullopt;
+    const auto v = parse_whole<double>(s);  // "inf" and "nan" parse, and are refused here
+    if (!v || !std::isfinite(*v)) return std::nullopt;
     return v;
   }
 };
