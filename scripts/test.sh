@@ -12,5 +12,5 @@ if [[ "${1:-}" == --sanitize ]]; then
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 fi
 qkv_install_packages
-qkv_build "$flavour" qkv_tests qkv
+qkv_build "$flavour" all  # the test binaries, the examples and the qkv command
 ctest --test-dir "$QKV_BUILD_DIR" --output-on-failure -j"$(nproc)"
