@@ -201,22 +201,27 @@ Tensor gelu(const Tensor& a) {
     const T inv_sqrt_2pi = static_cast<T>(0.39894228040143267794);
     const std::size_t n = a.numel();
     const T* x = a.data<T>();
+    const bool grad = needs_grad({&a});
     Tensor out = Tensor::empty(a.shape(), a.dtype());
-    T* y = out.data<T>();
-    std::vector<T> cdf(n);
-    for (std::size_t i = 0; i < n; ++i) cdf[i] = x[i] * inv_sqrt2;
-    detail::erf_array(cdf.data(), cdf.data(), n);
-    for (std::size_t i = 0; i < n; ++i) cdf[i] = T(0.5) * (T(1) + cdf[i]);
-    for (std::size_t i = 0; i < n; ++i) y[i] = x[i] * cdf[i];
-    if (!needs_grad({&a})) return out;
-    std::vector<T> slope(n);  // becomes φ(x), then gelu'(x)
-    for (std::size_t i = 0; i < n; ++i) slope[i] = T(-0.5) * x[i] * x[i];
-    detail::exp_array(slope.data(), slope.data(), n);
-    for (std::size_t i = 0; i < n; ++i) slope[i] = cdf[i] + x[i] * inv_sqrt_2pi * slope[i];
-    record(out, "gelu", {a}, [a, slope = std::move(slope)](const Tensor& g) {
+    T* y = out.data<T>();  // erf(x/√2) first, then gelu(x)
+    // gelu'(x), kept for backward: −x²/2 first, then φ(x), then the derivative. A Tensor
+    // for its uninitialized storage (nothing reads it before it is written).
+    Tensor slope = grad ? Tensor::empty(a.shape(), a.dtype()) : Tensor();
+    T* s = grad ? slope.data<T>() : nullptr;
+    for (std::size_t i = 0; i < n; ++i) y[i] = x[i] * inv_sqrt2;
+    detail::erf_array(y, y, n);
+    if (grad) {
+      for (std::size_t i = 0; i < n; ++i) s[i] = T(-0.5) * x[i] * x[i];
+      detail::exp_array(s, s, n);
+      for (std::size_t i = 0; i < n; ++i) s[i] = T(0.5) * (T(1) + y[i]) + x[i] * inv_sqrt_2pi * s[i];
+    }
+    for (std::size_t i = 0; i < n; ++i) y[i] = x[i] * T(0.5) * (T(1) + y[i]);
+    if (!grad) return out;
+    record(out, "gelu", {a}, [a, slope, n](const Tensor& g) {
       const T* pg = g.data<T>();
+      const T* ps = slope.data<T>();
       const auto [ga, fresh] = detail::grad_for_write<T>(a);
-      detail::store_grad(ga, fresh, slope.size(), [&](std::size_t i) { return pg[i] * slope[i]; });
+      detail::store_grad(ga, fresh, n, [&](std::size_t i) { return pg[i] * ps[i]; });
     });
     return out;
   });

@@ -138,12 +138,14 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
     const T* pw = weight.defined() ? weight.data<T>() : ones.data();
     const T* pb = bias.defined() ? bias.data<T>() : zeros.data();
     Tensor out = Tensor::empty(x.shape(), x.dtype());
-    std::vector<T> xhat(x.numel()), rstd(rows);  // what backward needs, llm.c style
+    // What backward needs, llm.c style; x̂ in a Tensor for its uninitialized storage.
+    Tensor xhat = Tensor::empty(x.shape(), x.dtype());
+    std::vector<T> rstd(rows);
     const T* px = x.data<T>();
     T* py = out.data<T>();
     for (std::size_t r = 0; r < rows; ++r) {
       const T* row = px + r * n;
-      T* xh = xhat.data() + r * n;
+      T* xh = xhat.data<T>() + r * n;
       T mu = 0;
 #pragma omp simd reduction(+ : mu)
       for (std::size_t j = 0; j < n; ++j) mu += row[j];
@@ -167,7 +169,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
     // With x̂ = (x − μ) σ⁻¹ and ĝ = dy ⊙ w:
     //   dx = σ⁻¹ (ĝ − mean(ĝ) − x̂ mean(ĝ ⊙ x̂)),  dw = Σ dy ⊙ x̂,  db = Σ dy.
     record(out, "layer_norm", {x, weight, bias},
-           [x, weight, bias, n, rows, xhat = std::move(xhat), rstd = std::move(rstd)](const Tensor& g) {
+           [x, weight, bias, n, rows, xhat, rstd = std::move(rstd)](const Tensor& g) {
              const T* pg = g.data<T>();
              const std::vector<T> ones(weight.defined() ? 0 : n, T(1));
              const T* pw = weight.defined() ? weight.data<T>() : ones.data();
@@ -177,7 +179,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
              T* gw = weight.defined() && weight.requires_grad() ? weight.grad_buffer<T>() : nullptr;
              T* gb = bias.defined() && bias.requires_grad() ? bias.grad_buffer<T>() : nullptr;
              for (std::size_t r = 0; r < rows; ++r) {
-               const T* xh = xhat.data() + r * n;
+               const T* xh = xhat.data<T>() + r * n;
                const T* dy = pg + r * n;
                if (gw)
                  for (std::size_t j = 0; j < n; ++j) gw[j] += dy[j] * xh[j];
