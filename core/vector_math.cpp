@@ -24,8 +24,36 @@ template <class T> void exp_impl(const T* x, T* y, std::size_t n) {
   apply(x, y, n, [](const auto& b) { return xsimd::exp(b); }, [](T v) { return std::exp(v); });
 }
 
-template <class T> void erf_impl(const T* x, T* y, std::size_t n) {
-  apply(x, y, n, [](const auto& b) { return xsimd::erf(b); }, [](T v) { return std::erf(v); });
+// erf in float as a rational function on [-4, 4] (erf is ±1 in float beyond), with the
+// minimax coefficients of Eigen's generic_fast_erf_float: within 4.2e-7 of the true value
+// (a few ulp), and about 4x cheaper than xsimd::erf, which evaluates every branch of its
+// piecewise form (an exp among them) on every lane. GELU's erf was the largest kernel of a
+// training step. T is a float or a batch of floats, so the tail matches the body exactly.
+template <class T> T erf_rational(T x) {
+  x = xsimd::clip(x, T(-4.f), T(4.f));
+  const T x2 = x * x;
+  T p = T(-2.72614225801306e-10f);
+  p = xsimd::fma(p, x2, T(2.77068142495902e-08f));
+  p = xsimd::fma(p, x2, T(-2.10102402082508e-06f));
+  p = xsimd::fma(p, x2, T(-5.69250639462346e-05f));
+  p = xsimd::fma(p, x2, T(-7.34990630326855e-04f));
+  p = xsimd::fma(p, x2, T(-2.95459980854025e-03f));
+  p = xsimd::fma(p, x2, T(-1.60960333262415e-02f));
+  T q = T(-1.45660718464996e-05f);
+  q = xsimd::fma(q, x2, T(-2.13374055278905e-04f));
+  q = xsimd::fma(q, x2, T(-1.68282697438203e-03f));
+  q = xsimd::fma(q, x2, T(-7.37332916720468e-03f));
+  q = xsimd::fma(q, x2, T(-1.42647390514189e-02f));
+  return x * p / q;
+}
+
+void erf_impl(const float* x, float* y, std::size_t n) {
+  apply(x, y, n, [](const auto& b) { return erf_rational(b); }, [](float v) { return erf_rational(v); });
+}
+
+// Double precision serves gradient checks: accuracy over speed.
+void erf_impl(const double* x, double* y, std::size_t n) {
+  apply(x, y, n, [](const auto& b) { return xsimd::erf(b); }, [](double v) { return std::erf(v); });
 }
 
 template <class T> T row_max(const T* x, std::size_t n) {

@@ -1,7 +1,8 @@
 // Vectorized exp and erf over arrays, for the fused kernels' hot loops (softmax rows,
-// GELU). Internal to core/. They run on xsimd, the SIMD library xtensor is built on, whose
-// exp and erf are accurate to a few ulp in float and double (tests/core/test_vector_math
-// checks them against <cmath>); libm's scalar erff was half of a training step's time.
+// GELU). Internal to core/. They run on xsimd, the SIMD library xtensor is built on: exp
+// (float and double) and erf (double) are xsimd's, accurate to a few ulp; erf in float is
+// a rational approximation within 4.2e-7 (tests/core/test_vector_math checks all against
+// <cmath>). libm's scalar erff was half of a training step's time.
 // exp(-inf) is exactly 0, so masked softmax entries stay exact zeros.
 #pragma once
 
