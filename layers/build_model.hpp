@@ -36,7 +36,7 @@
 #include <memory>
 
 #include "core/random.hpp"
-#include "layers/config_node.hpp"
+#include "strict_yaml/config_node.hpp"
 #include "layers/registry.hpp"
 #include "layers/transformer.hpp"
 

@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include "core/tensor.hpp"
-#include "layers/config_node.hpp"
+#include "strict_yaml/config_node.hpp"
 
 namespace qkv::layers {
 

@@ -32,7 +32,7 @@
 #include <vector>
 
 #include "core/random.hpp"
-#include "layers/config_node.hpp"
+#include "strict_yaml/config_node.hpp"
 #include "layers/feed_forward.hpp"
 #include "layers/layer.hpp"
 

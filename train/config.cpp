@@ -52,7 +52,7 @@ std::string resolve_path(const std::string& path, const fs::path& base_dir) {
   return (p.is_absolute() ? p : fs::absolute(base_dir / p)).lexically_normal().string();
 }
 
-void read_sequence_options(const ConfigNode& node, SequenceTaskOptions& o) {
+void read_sequence_options(const ConfigNode& node, tasks::SequenceTaskOptions& o) {
   o.symbols = node.get<std::size_t>("symbols", o.symbols);
   node.require(o.symbols >= 1, "symbols", "at least 1 symbol");
   o.min_len = node.get<std::size_t>("min_len", o.min_len);
@@ -62,7 +62,7 @@ void read_sequence_options(const ConfigNode& node, SequenceTaskOptions& o) {
                "a length of at least task.min_len (" + std::to_string(o.min_len) + ")");
 }
 
-void read_agreement_options(const ConfigNode& node, AgreementTaskOptions& o) {
+void read_agreement_options(const ConfigNode& node, tasks::AgreementTaskOptions& o) {
   // Every word is one token: it may appear in one list only.
   std::map<std::string, std::string> owner;  // word -> the key that listed it first
   const auto check_word = [&](const char* key, const std::string& word) {
@@ -99,7 +99,7 @@ void read_agreement_options(const ConfigNode& node, AgreementTaskOptions& o) {
                "at least one filler word while max_fillers or max_leading is positive");
 }
 
-void read_recall_options(const ConfigNode& node, RecallTaskOptions& o) {
+void read_recall_options(const ConfigNode& node, tasks::RecallTaskOptions& o) {
   o.keys = node.get<std::size_t>("keys", o.keys);
   o.values = node.get<std::size_t>("values", o.values);
   node.require(o.values >= 1, "values", "at least 1 value symbol");
@@ -113,16 +113,16 @@ void read_recall_options(const ConfigNode& node, RecallTaskOptions& o) {
 
 // Data paths from the file are relative to its folder; those given by --set, to the
 // current folder (where the command was typed).
-TaskConfig read_task(const ConfigNode& node, const fs::path& base_dir,
+tasks::TaskConfig read_task(const ConfigNode& node, const fs::path& base_dir,
                      const std::set<std::string>& overridden) {
   const auto data_path = [&](const char* key) {
     const bool from_command_line = overridden.count(node.path() + "." + key) > 0;
     return resolve_path(node.get<std::string>(key),
                         from_command_line ? fs::current_path() : base_dir);
   };
-  TaskConfig task;
+  tasks::TaskConfig task;
   task.type = node.get<std::string>("type");
-  node.get_choice("type", task_types(), task.type);
+  node.get_choice("type", tasks::task_types(), task.type);
   const std::vector<std::string> sequence = {"copy", "reverse", "sort"};
   reject_foreign_keys(node, "type", task.type,
                       {{"symbols", sequence},
@@ -235,8 +235,8 @@ TrainConfig read_train(const ConfigNode& node) {
   t.threads = positive("threads", t.threads, "a positive number of threads");
   t.checkpoint_every = node.get<std::size_t>("checkpoint_every", t.checkpoint_every);
   t.log_every = positive("log_every", t.log_every, "a positive number of steps");
-  t.loss_on = node.get_choice("loss_on", {"answer", "all"}, "answer") == "all" ? LossOn::all
-                                                                             : LossOn::answer;
+  t.loss_on = node.get_choice("loss_on", {"answer", "all"}, "answer") == "all" ? tasks::LossOn::all
+                                                                             : tasks::LossOn::answer;
   t.stop_at_seq_acc = node.get<double>("stop_at_seq_acc", t.stop_at_seq_acc);
   node.require(t.stop_at_seq_acc >= 0 && t.stop_at_seq_acc <= 1, "stop_at_seq_acc",
                "an accuracy in [0, 1] (0: train every step)");
@@ -262,9 +262,9 @@ Config read_config(const YAML::Node& yaml, const std::string& source, const fs::
   config.task = read_task(task_node, base_dir, overridden);
   config.optim = read_optim(root.child("optim"), config.train.steps);
 
-  std::unique_ptr<Task> task;
+  std::unique_ptr<tasks::Task> task;
   try {
-    task = make_task(config.task, config.train.loss_on, task_state);
+    task = tasks::make_task(config.task, config.train.loss_on, task_state);
   } catch (const std::invalid_argument& e) {
     task_node.fail(config.task.type == "file" ? "train_file" : "type", e.what());
   }
@@ -376,7 +376,7 @@ std::string format_number(double value) {
 
 }  // namespace
 
-const char* loss_on_name(LossOn loss_on) { return loss_on == LossOn::all ? "all" : "answer"; }
+const char* loss_on_name(tasks::LossOn loss_on) { return loss_on == tasks::LossOn::all ? "all" : "answer"; }
 
 Config parse_config(const std::string& text, const std::string& source,
                     const std::vector<std::string>& overrides, const std::string& task_state) {
@@ -417,7 +417,7 @@ std::string to_yaml(const Config& c) {
   out << YAML::Key << "task" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "type" << YAML::Value << c.task.type;
   if (c.task.type == "agreement") {
-    const AgreementTaskOptions& a = c.task.agreement;
+    const tasks::AgreementTaskOptions& a = c.task.agreement;
     out << YAML::Key << "singular_nouns" << YAML::Value << YAML::Flow << a.singular_nouns;
     out << YAML::Key << "plural_nouns" << YAML::Value << YAML::Flow << a.plural_nouns;
     out << YAML::Key << "singular_verb" << YAML::Value << a.singular_verb;

@@ -29,10 +29,10 @@
 #include <yaml-cpp/yaml.h>
 
 #include "core/parameter.hpp"
-#include "layers/config_node.hpp"
+#include "strict_yaml/config_node.hpp"
 #include "optim/optimizer.hpp"
 #include "optim/schedule.hpp"
-#include "train/tasks.hpp"
+#include "tasks/task.hpp"
 
 namespace qkv::train {
 
@@ -63,14 +63,14 @@ struct TrainConfig {
   std::size_t threads = 1;            // > 0: OpenBLAS threads
   std::size_t checkpoint_every = 0;   // 0: only at evaluations and the end
   std::size_t log_every = 10;         // > 0
-  LossOn loss_on = LossOn::answer;    // answer | all
+  tasks::LossOn loss_on = tasks::LossOn::answer;    // answer | all
   double stop_at_seq_acc = 0;         // in [0, 1]; > 0: stop once eval seq_acc reaches it
 };
 
 struct Config {
   std::string name;        // the run's name (default: the config file's stem)
   std::uint64_t seed = 0;
-  TaskConfig task;
+  tasks::TaskConfig task;
   YAML::Node model;        // the model section as written (validated at load)
   OptimConfig optim;
   TrainConfig train;
@@ -80,7 +80,7 @@ struct Config {
 // Throws ConfigError (bad content or overrides) or std::runtime_error (unreadable file).
 Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
 // The same from YAML text; `source` names it in messages and relative data paths resolve
-// against the current folder. `task_state` is a checkpoint's saved task state (Task::state):
+// against the current folder. `task_state` is a checkpoint's saved task state (tasks::Task::state):
 // a file task then keeps the saved vocabulary and does not read its data files yet.
 Config parse_config(const std::string& text, const std::string& source,
                     const std::vector<std::string>& overrides = {},
@@ -97,6 +97,6 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const OptimConfig& config,
                                                  std::size_t train_steps,
                                                  const std::vector<core::NamedParameter>& params);
 
-const char* loss_on_name(LossOn loss_on);  // "answer", "all"
+const char* loss_on_name(tasks::LossOn loss_on);  // "answer", "all"
 
 }  // namespace qkv::train

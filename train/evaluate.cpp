@@ -26,7 +26,7 @@ struct Tally {
 
 // Scores one batch's logits (B, T, V) against its targets on answer positions.
 template <class T>
-void tally_batch(const core::Tensor& logits, const Batch& batch, Tally& total,
+void tally_batch(const core::Tensor& logits, const tasks::Batch& batch, Tally& total,
                  std::map<int, Tally>& groups) {
   const std::size_t B = batch.batch_size();
   const std::size_t Tn = batch.seq_len();
@@ -39,7 +39,7 @@ void tally_batch(const core::Tensor& logits, const Batch& batch, Tally& total,
       const std::size_t i = b * Tn + t;
       if (!batch.answer_mask[i]) continue;
       const T* row = rows + i * V;
-      const auto predicted = static_cast<Token>(std::max_element(row, row + V) - row);
+      const auto predicted = static_cast<tasks::Token>(std::max_element(row, row + V) - row);
       ++answer_tokens;
       right += predicted == batch.targets.values[i];
     }
@@ -56,28 +56,28 @@ void tally_batch(const core::Tensor& logits, const Batch& batch, Tally& total,
 
 }  // namespace
 
-std::vector<Batch> make_eval_batches(const Task& task, const std::vector<Example>& examples,
+std::vector<tasks::Batch> make_eval_batches(const tasks::Task& task, const std::vector<tasks::Example>& examples,
                                      std::size_t batch_size) {
   if (batch_size == 0) throw std::invalid_argument("make_eval_batches: batch_size must be > 0");
-  std::vector<Batch> batches;
+  std::vector<tasks::Batch> batches;
   for (std::size_t begin = 0; begin < examples.size(); begin += batch_size) {
     const std::size_t end = std::min(examples.size(), begin + batch_size);
     batches.push_back(task.make_batch(
-        std::vector<Example>(examples.begin() + static_cast<std::ptrdiff_t>(begin),
+        std::vector<tasks::Example>(examples.begin() + static_cast<std::ptrdiff_t>(begin),
                              examples.begin() + static_cast<std::ptrdiff_t>(end))));
   }
   return batches;
 }
 
-EvalResult evaluate(layers::Transformer& model, const Task& task,
-                    const std::vector<Batch>& batches) {
+EvalResult evaluate(layers::Transformer& model, const tasks::Task& task,
+                    const std::vector<tasks::Batch>& batches) {
   const bool was_training = model.is_training();
   model.eval();
   core::NoGrad no_grad;
   Tally total;
   std::map<int, Tally> groups;
   double loss_sum = 0;  // sum over answer positions of their cross-entropy
-  for (const Batch& batch : batches) {
+  for (const tasks::Batch& batch : batches) {
     const core::Tensor logits = model.forward(batch.inputs);
     const std::size_t before = total.tokens;
     if (logits.dtype() == core::DType::f32)

@@ -6,7 +6,7 @@
 // seq_acc is exact match. Tasks with groups (agreement: the number of attractors) also
 // get accuracy per group.
 //
-//   std::vector<Batch> batches = make_eval_batches(task, task.eval_examples(512, seed));
+//   std::vector<tasks::Batch> batches = make_eval_batches(task, task.eval_examples(512, seed));
 //   EvalResult result = evaluate(model, task, batches);
 //   std::printf("%.3f\n", result.seq_acc);
 //
@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "layers/transformer.hpp"
-#include "train/tasks.hpp"
+#include "tasks/task.hpp"
 
 namespace qkv::train {
 
@@ -41,10 +41,10 @@ struct EvalResult {
 
 // Examples packed into padded batches of at most `batch_size` rows (made once per run,
 // reused at every evaluation).
-std::vector<Batch> make_eval_batches(const Task& task, const std::vector<Example>& examples,
+std::vector<tasks::Batch> make_eval_batches(const tasks::Task& task, const std::vector<tasks::Example>& examples,
                                      std::size_t batch_size = 256);
 
-EvalResult evaluate(layers::Transformer& model, const Task& task,
-                    const std::vector<Batch>& batches);
+EvalResult evaluate(layers::Transformer& model, const tasks::Task& task,
+                    const std::vector<tasks::Batch>& batches);
 
 }  // namespace qkv::train

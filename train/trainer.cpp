@@ -11,8 +11,8 @@
 #include "core/ops.hpp"
 #include "layers/build_model.hpp"
 #include "optim/clip.hpp"
-#include "train/atomic_file.hpp"
-#include "train/checkpoint.hpp"
+#include "io/atomic_file.hpp"
+#include "io/checkpoint.hpp"
 #include "train/metrics.hpp"
 #include "train/progress.hpp"
 
@@ -49,18 +49,18 @@ Trainer::Trainer(Config config, TrainerOptions options)
     options_.stop_at_seq_acc = config_.train.stop_at_seq_acc;
 
   const std::string last = path("last.safetensors");
-  std::optional<Checkpoint> checkpoint;
+  std::optional<io::Checkpoint> checkpoint;
   if (options_.resume) {
     if (!fs::exists(last))
       throw std::runtime_error("cannot resume: '" + last + "' does not exist");
-    checkpoint = load_checkpoint(last);
+    checkpoint = io::load_checkpoint(last);
   } else if (fs::exists(last)) {
     throw std::runtime_error("'" + options_.out_dir +
                              "' already holds a run (last.safetensors): continue it with "
                              "--resume, or choose another folder with --out");
   }
 
-  task_ = make_task(config_.task, config_.train.loss_on,
+  task_ = tasks::make_task(config_.task, config_.train.loss_on,
                     checkpoint ? checkpoint->task_state : std::string());
   core::Rng init_rng(config_.seed);
   model_ = layers::build_model(ConfigNode(config_.model, "model", "config"), task_->vocab_size(),
@@ -84,7 +84,7 @@ void Trainer::print(const std::string& text) const {
   std::fflush(options_.out);
 }
 
-void Trainer::restore(const Checkpoint& checkpoint, const std::string& source) {
+void Trainer::restore(const io::Checkpoint& checkpoint, const std::string& source) {
   const std::string context = "cannot resume from '" + source + "': ";
   if (checkpoint.optimizer_name != optimizer_->name())
     throw std::runtime_error(context + "its optimizer is " + checkpoint.optimizer_name +
@@ -108,7 +108,7 @@ void Trainer::restore(const Checkpoint& checkpoint, const std::string& source) {
 }
 
 void Trainer::save(const std::string& checkpoint_path, double elapsed_s) const {
-  Checkpoint checkpoint;
+  io::Checkpoint checkpoint;
   checkpoint.weights = model_->state();
   checkpoint.optimizer_name = optimizer_->name();
   checkpoint.optimizer = optimizer_->export_state();
@@ -119,7 +119,7 @@ void Trainer::save(const std::string& checkpoint_path, double elapsed_s) const {
   checkpoint.task_state = task_->state();
   checkpoint.best_seq_acc = best_seq_acc_;
   checkpoint.elapsed_s = elapsed_s;
-  save_checkpoint(checkpoint_path, checkpoint);
+  io::save_checkpoint(checkpoint_path, checkpoint);
 }
 
 void Trainer::diverged(double loss, double norm) const {
@@ -149,7 +149,7 @@ void Trainer::diverged(double loss, double norm) const {
 }
 
 double Trainer::train_step() {
-  const Batch batch = task_->sample(config_.train.batch_size, data_rng_);
+  const tasks::Batch batch = task_->sample(config_.train.batch_size, data_rng_);
   last_batch_tokens_ = batch.inputs.values.size();
 
   optimizer_->zero_grad();
@@ -176,7 +176,7 @@ TrainSummary Trainer::run() {
   const TrainConfig& train = config_.train;
   fs::create_directories(options_.out_dir);
   const std::string resolved = to_yaml(config_);
-  write_file_atomically(path("config.yaml"), resolved);
+  io::write_file_atomically(path("config.yaml"), resolved);
   print("# resolved config\n" + resolved);
   print(fmt::format("# model: {} parameters\n", model_->parameter_count()));
   if (options_.resume) {

@@ -39,11 +39,13 @@
 #include "optim/optimizer.hpp"
 #include "train/config.hpp"
 #include "train/evaluate.hpp"
-#include "train/tasks.hpp"
+#include "tasks/task.hpp"
+
+namespace qkv::io {
+struct Checkpoint;
+}
 
 namespace qkv::train {
-
-struct Checkpoint;
 
 // A non-finite loss or gradient; the message names the step and the parameter.
 class TrainingDiverged : public std::runtime_error {
@@ -88,7 +90,7 @@ class Trainer {
   EvalResult evaluate();
 
   const Config& config() const { return config_; }
-  const Task& task() const { return *task_; }
+  const tasks::Task& task() const { return *task_; }
   layers::Transformer& model() { return *model_; }
   optim::Optimizer& optimizer() { return *optimizer_; }
   std::size_t step() const { return step_; }
@@ -98,18 +100,18 @@ class Trainer {
  private:
   std::string path(const char* file) const;
   void print(const std::string& text) const;
-  void restore(const Checkpoint& checkpoint, const std::string& source);
+  void restore(const io::Checkpoint& checkpoint, const std::string& source);
   void save(const std::string& checkpoint_path, double elapsed_s) const;
   [[noreturn]] void diverged(double loss, double norm) const;
 
   Config config_;
   TrainerOptions options_;
-  std::unique_ptr<Task> task_;
+  std::unique_ptr<tasks::Task> task_;
   std::shared_ptr<layers::Transformer> model_;
   std::vector<core::NamedParameter> params_;
   std::unique_ptr<optim::Optimizer> optimizer_;
   core::Rng data_rng_;
-  std::vector<Batch> eval_batches_;
+  std::vector<tasks::Batch> eval_batches_;
   std::size_t step_ = 0;
   std::optional<double> best_seq_acc_;
   std::optional<std::size_t> last_saved_step_;  // of last.safetensors

@@ -12,7 +12,7 @@
 
 #include "core/ops.hpp"
 #include "core/random.hpp"
-#include "layers/config_node.hpp"
+#include "strict_yaml/config_node.hpp"
 #include "tests/core/gradcheck_util.hpp"
 
 namespace qkv::test {

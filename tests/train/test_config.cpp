@@ -93,14 +93,14 @@ TEST_CASE("config: sections are read into typed structs") {
   CHECK(c.train.threads == 2);
   CHECK(c.train.checkpoint_every == 100);
   CHECK(c.train.log_every == 5);
-  CHECK(c.train.loss_on == LossOn::all);
+  CHECK(c.train.loss_on == qkv::tasks::LossOn::all);
 }
 
 TEST_CASE("config: defaults fill what the file leaves out") {
   const Config c = parse("task: {type: copy}\n" + kModel);
   CHECK(c.name == "test");  // the source's stem
   CHECK(c.seed == 0);
-  const SequenceTaskOptions sequence;
+  const qkv::tasks::SequenceTaskOptions sequence;
   CHECK(c.task.sequence.symbols == sequence.symbols);
   CHECK(c.task.sequence.max_len == sequence.max_len);
   const OptimConfig optim;
@@ -110,7 +110,7 @@ TEST_CASE("config: defaults fill what the file leaves out") {
   const TrainConfig train;
   CHECK(c.train.steps == train.steps);
   CHECK(c.train.batch_size == train.batch_size);
-  CHECK(c.train.loss_on == LossOn::answer);
+  CHECK(c.train.loss_on == qkv::tasks::LossOn::answer);
 }
 
 TEST_CASE("config: every task type reads its own options") {

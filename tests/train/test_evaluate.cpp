@@ -13,17 +13,17 @@
 #include "core/random.hpp"
 #include "layers/build_model.hpp"
 #include "train/evaluate.hpp"
-#include "train/tasks.hpp"
+#include "tasks/task.hpp"
 
 using qkv::core::Rng;
-using qkv::train::Batch;
+using qkv::tasks::Batch;
 using qkv::train::EvalResult;
-using qkv::train::LossOn;
-using qkv::train::TaskConfig;
+using qkv::tasks::LossOn;
+using qkv::tasks::TaskConfig;
 
 namespace {
 
-std::shared_ptr<qkv::layers::Transformer> small_model(const qkv::train::Task& task) {
+std::shared_ptr<qkv::layers::Transformer> small_model(const qkv::tasks::Task& task) {
   Rng rng(4);
   const qkv::ConfigNode node(YAML::Load("{d_model: 8, heads: 2, layers: 1, d_ff: 16}"), "model",
                              "test");
@@ -33,7 +33,7 @@ std::shared_ptr<qkv::layers::Transformer> small_model(const qkv::train::Task& ta
 }  // namespace
 
 TEST_CASE("evaluate: a model that always predicts one token scores what the targets say") {
-  TaskConfig config;
+  qkv::tasks::TaskConfig config;
   std::string favourite_name;
   SUBCASE("copy: answers of several tokens") {
     config.type = "copy";
@@ -44,13 +44,13 @@ TEST_CASE("evaluate: a model that always predicts one token scores what the targ
     config.type = "agreement";
     favourite_name = "is";
   }
-  auto task = qkv::train::make_task(config, LossOn::answer);
+  auto task = qkv::tasks::make_task(config, qkv::tasks::LossOn::answer);
   auto model = small_model(*task);
   const std::size_t V = task->vocab_size();
 
   // A zero head with a bias peaked on token `favourite`: every position's logits are the
   // bias, so the argmax is `favourite` and the loss of target y is logsumexp(bias) - bias[y].
-  const qkv::train::Token favourite = task->encode(favourite_name).at(0);
+  const qkv::tasks::Token favourite = task->encode(favourite_name).at(0);
   std::vector<float> bias(V, 0.0f);
   bias[favourite] = 2.0f;
   for (auto& param : model->named_parameters()) {
@@ -62,12 +62,12 @@ TEST_CASE("evaluate: a model that always predicts one token scores what the targ
   for (float b : bias) logsumexp += std::exp(double(b));
   logsumexp = std::log(logsumexp);
 
-  const std::vector<Batch> batches =
+  const std::vector<qkv::tasks::Batch> batches =
       qkv::train::make_eval_batches(*task, task->eval_examples(300, 11), 128);
   REQUIRE(batches.size() == 3);  // 128 + 128 + 44
   std::size_t tokens = 0, right = 0, examples = 0, all_right = 0;
   double loss = 0;
-  for (const Batch& batch : batches) {
+  for (const qkv::tasks::Batch& batch : batches) {
     const std::size_t T = batch.seq_len();
     for (std::size_t b = 0; b < batch.batch_size(); ++b) {
       bool ok = true;
@@ -96,9 +96,9 @@ TEST_CASE("evaluate: a model that always predicts one token scores what the targ
 }
 
 TEST_CASE("evaluate: per-group results add up to the totals") {
-  TaskConfig config;
+  qkv::tasks::TaskConfig config;
   config.type = "agreement";
-  auto task = qkv::train::make_task(config, LossOn::answer);
+  auto task = qkv::tasks::make_task(config, qkv::tasks::LossOn::answer);
   auto model = small_model(*task);
   const EvalResult result =
       qkv::train::evaluate(*model, *task, qkv::train::make_eval_batches(*task, task->eval_examples(400, 2)));

@@ -8,17 +8,17 @@
 #include <limits>
 #include <string>
 
-#include "run_util.hpp"
-#include "train/atomic_file.hpp"
-#include "train/checkpoint.hpp"
+#include "tests/run_util.hpp"
+#include "io/atomic_file.hpp"
+#include "io/checkpoint.hpp"
 #include "train/config.hpp"
 #include "train/trainer.hpp"
 
 using qkv::test::fresh_dir;
 using qkv::test::read_jsonl;
 using qkv::test::write_text;
-using qkv::train::Checkpoint;
-using qkv::train::load_checkpoint;
+using qkv::io::Checkpoint;
+using qkv::io::load_checkpoint;
 using qkv::train::load_config;
 using qkv::train::Trainer;
 using qkv::train::TrainerOptions;
@@ -105,7 +105,7 @@ TEST_CASE("trainer: a short seeded copy run learns (eval seq_acc >= 0.9)") {
   // The checkpoint holds the run's end state.
   Checkpoint last = load_checkpoint(dir + "/run/last.safetensors");
   CHECK(last.step == summary.steps);
-  CHECK(last.config_yaml == qkv::train::read_file(dir + "/run/config.yaml"));
+  CHECK(last.config_yaml == qkv::io::read_file(dir + "/run/config.yaml"));
 }
 
 TEST_CASE("trainer: training N steps then resuming in a new process is bit-identical") {
@@ -152,7 +152,7 @@ TEST_CASE("trainer: a non-finite loss stops the run and leaves the checkpoint as
   const std::string warmup = "optim.schedule.warmup_steps=5";
   Trainer(load_config(config_path, {"train.steps=10", warmup}), quiet(dir + "/run")).run();
   const std::string last = dir + "/run/last.safetensors";
-  const std::string before = qkv::train::read_file(last);
+  const std::string before = qkv::io::read_file(last);
 
   Trainer trainer(load_config(config_path, {warmup}), quiet(dir + "/run", /*resume=*/true));
   REQUIRE(trainer.step() == 10);
@@ -166,6 +166,6 @@ TEST_CASE("trainer: a non-finite loss stops the run and leaves the checkpoint as
       doctest::Contains("first parameter with a non-finite gradient: tok_emb.weight"),
       qkv::train::TrainingDiverged);
   CHECK(trainer.step() == 10);
-  CHECK(qkv::train::read_file(last) == before);
+  CHECK(qkv::io::read_file(last) == before);
   CHECK(load_checkpoint(last).step == 10);
 }

@@ -1,0 +1,53 @@
+// Checkpoints: everything a run needs to continue exactly where it stopped, in one
+// .safetensors file.
+//
+//   tensors        the model's weights by dotted name ("blocks.0.attn.wq.weight"), and the
+//                  optimizer's state as "optim.<param>.<buffer>" ("optim.head.bias.exp_avg")
+//   __metadata__   format and format_version, step, the RNG states, the resolved config
+//                  (YAML), the optimizer's name and scalars (its step count is the schedule
+//                  position), the task's state (the file task's vocabulary), the best eval
+//                  seq_acc so far and the run's time so far
+//
+//   Checkpoint checkpoint;
+//   checkpoint.weights = model.state();
+//   checkpoint.optimizer = optimizer.export_state();
+//   checkpoint.step = step;
+//   checkpoint.rng_states["data"] = data_rng.state();
+//   checkpoint.config_yaml = resolved_yaml;
+//   save_checkpoint("runs/copy/last.safetensors", checkpoint);  // atomic
+//   Checkpoint back = load_checkpoint("runs/copy/last.safetensors");
+//   model.load_state(back.weights);  // names the tensor and both shapes on a mismatch
+//
+// Loading validates the file (see safetensors.hpp) and the metadata, and throws
+// std::runtime_error naming the file and what is wrong.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "core/tensor.hpp"
+#include "optim/optimizer.hpp"
+
+namespace qkv::io {
+
+// Bumped whenever the meaning of a checkpoint's contents changes.
+constexpr int kCheckpointFormatVersion = 1;
+
+struct Checkpoint {
+  std::map<std::string, core::Tensor> weights;
+  std::string optimizer_name;  // "adam", "adamw", "sgd"
+  optim::OptimizerState optimizer;
+  std::size_t step = 0;                           // training steps completed
+  std::map<std::string, std::string> rng_states;  // core::Rng::state() by role ("data", ...)
+  std::string config_yaml;                        // the resolved config
+  std::string task_state;                         // Task::state(): "" for generated tasks
+  std::optional<double> best_seq_acc;             // best eval seq_acc so far
+  double elapsed_s = 0;                           // training time so far
+};
+
+void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
+Checkpoint load_checkpoint(const std::string& path);
+
+}  // namespace qkv::io

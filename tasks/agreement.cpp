@@ -1,0 +1,74 @@
+// AgreementTask: the verb agrees with the first noun, not with the attractors after it.
+#include "tasks/agreement.hpp"
+
+#include <stdexcept>
+
+namespace qkv::tasks {
+
+namespace {
+
+const AgreementTaskOptions& checked(const AgreementTaskOptions& o) {
+  const auto fail = [](const std::string& what) {
+    throw std::invalid_argument("task agreement: " + what);
+  };
+  if (o.singular_nouns.empty()) fail("singular_nouns must not be empty");
+  if (o.plural_nouns.empty()) fail("plural_nouns must not be empty");
+  if (o.fillers.empty() && (o.max_fillers > 0 || o.max_leading > 0)) {
+    fail("fillers must not be empty when max_fillers or max_leading is positive");
+  }
+  return o;  // repeated words are caught by Task's unique-name check
+}
+
+// Token layout after PAD and SEP: singular nouns, plural nouns, the two verbs, fillers.
+std::vector<std::string> agreement_tokens(const AgreementTaskOptions& o) {
+  std::vector<std::string> names = o.singular_nouns;
+  names.insert(names.end(), o.plural_nouns.begin(), o.plural_nouns.end());
+  names.push_back(o.singular_verb);
+  names.push_back(o.plural_verb);
+  names.insert(names.end(), o.fillers.begin(), o.fillers.end());
+  return names;
+}
+
+}  // namespace
+
+AgreementTask::AgreementTask(const AgreementTaskOptions& options, LossOn loss_on)
+    : GeneratedTask("agreement", agreement_tokens(checked(options)),
+                    options.max_leading + 1 + options.max_attractors + options.max_fillers + 1,
+                    loss_on),
+      options_(options) {
+  first_singular_ = own_token(0);
+  first_plural_ = first_singular_ + static_cast<Token>(options.singular_nouns.size());
+  singular_verb_ = first_plural_ + static_cast<Token>(options.plural_nouns.size());
+  plural_verb_ = singular_verb_ + 1;
+  first_filler_ = plural_verb_ + 1;
+}
+
+Example AgreementTask::draw(core::Rng& rng) const {
+  const auto noun = [&](bool plural) {
+    return plural ? first_plural_ + static_cast<Token>(rng.below(options_.plural_nouns.size()))
+                  : first_singular_ +
+                        static_cast<Token>(rng.below(options_.singular_nouns.size()));
+  };
+  const auto filler = [&] {
+    return first_filler_ + static_cast<Token>(rng.below(options_.fillers.size()));
+  };
+  Example example;
+  const std::size_t leading = rng.below(options_.max_leading + 1);
+  for (std::size_t i = 0; i < leading; ++i) example.prompt.push_back(filler());
+  const bool plural_subject = rng.below(2) == 1;
+  example.prompt.push_back(noun(plural_subject));
+
+  const std::size_t attractors = rng.below(options_.max_attractors + 1);
+  const std::size_t fillers = rng.below(options_.max_fillers + 1);
+  std::vector<Token> span;
+  for (std::size_t i = 0; i < attractors; ++i) span.push_back(noun(rng.below(2) == 1));
+  for (std::size_t i = 0; i < fillers; ++i) span.push_back(filler());
+  for (std::size_t i = span.size(); i > 1; --i) std::swap(span[i - 1], span[rng.below(i)]);
+  example.prompt.insert(example.prompt.end(), span.begin(), span.end());
+
+  example.answer = {plural_subject ? plural_verb_ : singular_verb_};
+  example.group = static_cast<int>(attractors);
+  return example;
+}
+
+}  // namespace qkv::tasks

@@ -1,0 +1,71 @@
+// FileTask: the user's own examples, read from text files.
+//
+// Format: one example per line, prompt tokens, a TAB, answer tokens; tokens are separated
+// by spaces; blank lines are skipped. The vocabulary is every token of the training file,
+// sorted; eval-file tokens must be in it. state() saves the vocabulary and max_seq_len for
+// the checkpoint, and a task restored from it reads the files with that exact vocabulary,
+// only when it first needs examples (so `qkv eval --data` works after the training files
+// have moved).
+//
+//   # configs/data/plural.tsv
+//   c a t\tc a t s
+//
+//   FileTask task({"data/train.tsv", "data/eval.tsv"}, LossOn::answer, /*state=*/"");
+//   std::string saved = task.state();   // "{format: 1, max_seq_len: 9, vocabulary: [...]}"
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tasks/task.hpp"
+
+namespace qkv::tasks {
+
+// One line of a data file, as token strings.
+struct TextExample {
+  std::vector<std::string> prompt;
+  std::vector<std::string> answer;
+  std::size_t line = 0;  // 1-based
+};
+
+// Reads a data file. Errors (std::invalid_argument) name the file and line: no TAB, more
+// than one TAB, an empty prompt or answer; an unreadable file or one with no example.
+std::vector<TextExample> read_text_examples(const std::string& path);
+
+class FileTask : public Task {
+ public:
+  // Reads options.train_file (and eval_file if set). With a non-empty `state` (from
+  // state()), the vocabulary and max_seq_len come from it instead, and the files are read
+  // when examples are first asked for.
+  FileTask(const FileTaskOptions& options, LossOn loss_on, const std::string& state);
+
+  // The first `count` examples of the eval file (all of them if count is larger), or of
+  // the training file when there is no eval file; the same set for every seed.
+  std::vector<Example> eval_examples(std::size_t count, std::uint64_t seed) const override;
+
+  std::string state() const override;
+
+  std::size_t train_size() const { return examples().train.size(); }
+
+ protected:
+  Example draw_training(core::Rng& rng) const override;  // a uniformly random line
+
+ private:
+  struct Vocabulary {
+    std::vector<std::string> tokens;  // the data's tokens (no PAD, SEP)
+    std::size_t max_seq_len = 0;
+  };
+  FileTask(const FileTaskOptions& options, LossOn loss_on, const Vocabulary& vocabulary);
+  static Vocabulary vocabulary_from(const FileTaskOptions& options, const std::string& state);
+
+  struct Examples {
+    std::vector<Example> train, eval;
+  };
+  const Examples& examples() const;  // read on first use
+
+  FileTaskOptions options_;
+  mutable std::optional<Examples> examples_;
+};
+
+}  // namespace qkv::tasks

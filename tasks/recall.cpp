@@ -1,0 +1,68 @@
+// RecallTask: key-value pairs, then queries.
+#include "tasks/recall.hpp"
+
+#include <numeric>
+#include <stdexcept>
+
+namespace qkv::tasks {
+
+namespace {
+
+const RecallTaskOptions& checked(const RecallTaskOptions& o) {
+  const auto fail = [](const std::string& what) {
+    throw std::invalid_argument("task recall: " + what);
+  };
+  if (o.values < 1) fail("values must be at least 1");
+  if (o.pairs < 1) fail("pairs must be at least 1");
+  if (o.pairs > o.keys) {
+    fail("pairs (" + std::to_string(o.pairs) + ") must not exceed keys (" +
+         std::to_string(o.keys) + "): the keys of a prompt are distinct");
+  }
+  if (o.queries < 1 || o.queries > o.pairs) {
+    fail("queries (" + std::to_string(o.queries) + ") must be in 1..pairs (" +
+         std::to_string(o.pairs) + ")");
+  }
+  return o;
+}
+
+std::vector<std::string> recall_tokens(const RecallTaskOptions& o) {
+  std::vector<std::string> names = letter_names(o.keys, "k");
+  for (std::size_t v = 0; v < o.values; ++v) {
+    names.push_back((o.values <= 10 ? "" : "v") + std::to_string(v));
+  }
+  return names;
+}
+
+// The first k entries of a uniformly shuffled 0..n-1 (partial Fisher-Yates).
+std::vector<std::size_t> choose_distinct(std::size_t n, std::size_t k, core::Rng& rng) {
+  std::vector<std::size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  for (std::size_t i = 0; i < k; ++i) std::swap(order[i], order[i + rng.below(n - i)]);
+  order.resize(k);
+  return order;
+}
+
+}  // namespace
+
+RecallTask::RecallTask(const RecallTaskOptions& options, LossOn loss_on)
+    : GeneratedTask("recall", recall_tokens(checked(options)),
+                    2 * options.pairs + 2 * options.queries, loss_on),
+      options_(options) {}
+
+Example RecallTask::draw(core::Rng& rng) const {
+  const std::vector<std::size_t> keys = choose_distinct(options_.keys, options_.pairs, rng);
+  std::vector<Token> values(options_.pairs);
+  Example example;
+  for (std::size_t p = 0; p < options_.pairs; ++p) {
+    values[p] = own_token(options_.keys + rng.below(options_.values));
+    example.prompt.push_back(own_token(keys[p]));
+    example.prompt.push_back(values[p]);
+  }
+  for (std::size_t q : choose_distinct(options_.pairs, options_.queries, rng)) {
+    example.prompt.push_back(own_token(keys[q]));
+    example.answer.push_back(values[q]);
+  }
+  return example;
+}
+
+}  // namespace qkv::tasks

@@ -1,0 +1,26 @@
+// RecallTask: associative recall. The prompt lists `pairs` key-value pairs (distinct keys
+// from `keys` symbols, values from `values` symbols, repeats allowed), then `queries`
+// distinct keys among them; the answer is each queried key's value, in query order.
+//
+//   a 3 c 1 f 7 c a SEP 1 3       (pairs 3, queries 2)
+//
+// Keys are named a..z (k0, k1, ... beyond 26), values 0..9 (v0, v1, ... beyond 10).
+#pragma once
+
+#include "tasks/generated.hpp"
+
+namespace qkv::tasks {
+
+class RecallTask : public GeneratedTask {
+ public:
+  // Throws std::invalid_argument unless 1 <= queries <= pairs <= keys and values >= 1.
+  RecallTask(const RecallTaskOptions& options, LossOn loss_on);
+
+ protected:
+  Example draw(core::Rng& rng) const override;
+
+ private:
+  RecallTaskOptions options_;
+};
+
+}  // namespace qkv::tasks

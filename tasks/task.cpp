@@ -1,0 +1,187 @@
+// Task: token names, batch packing, reading examples from text, and the task factory.
+#include "tasks/task.hpp"
+
+#include <algorithm>
+#include <sstream>
+#include <stdexcept>
+
+#include "tasks/agreement.hpp"
+#include "tasks/file.hpp"
+#include "tasks/recall.hpp"
+#include "tasks/sequence.hpp"
+
+namespace qkv::tasks {
+
+const std::vector<std::string>& task_types() {
+  static const std::vector<std::string> types = {"copy",      "reverse", "sort",
+                                                 "agreement", "recall",  "file"};
+  return types;
+}
+
+Task::Task(std::string name, const std::vector<std::string>& tokens, std::size_t max_seq_len,
+           LossOn loss_on)
+    : name_(std::move(name)), max_seq_len_(max_seq_len), loss_on_(loss_on) {
+  token_names_ = {"PAD", "SEP"};
+  token_names_.insert(token_names_.end(), tokens.begin(), tokens.end());
+  for (std::size_t id = 0; id < token_names_.size(); ++id) {
+    const std::string& token = token_names_[id];
+    if (token.empty() || token.find_first_of(" \t\r\n") != std::string::npos) {
+      throw std::invalid_argument("task " + name_ + ": token '" + token +
+                                  "' is empty or contains white space");
+    }
+    if (id >= 2 && (token == "PAD" || token == "SEP")) {
+      throw std::invalid_argument("task " + name_ + ": token name '" + token +
+                                  "' is reserved (PAD and SEP are the task's own tokens)");
+    }
+    if (!ids_.emplace(token, static_cast<Token>(id)).second) {
+      throw std::invalid_argument("task " + name_ + ": token '" + token +
+                                  "' is listed more than once");
+    }
+  }
+}
+
+const std::string& Task::token_name(Token id) const {
+  if (id < 0 || static_cast<std::size_t>(id) >= token_names_.size()) {
+    throw std::out_of_range("task " + name_ + ": token id " + std::to_string(id) +
+                            " is outside the vocabulary of " +
+                            std::to_string(token_names_.size()));
+  }
+  return token_names_[static_cast<std::size_t>(id)];
+}
+
+std::string Task::decode(const std::vector<Token>& ids) const {
+  std::string text;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i) text += ' ';
+    text += token_name(ids[i]);
+  }
+  return text;
+}
+
+std::vector<Token> Task::encode(const std::string& text) const {
+  std::istringstream words(text);
+  std::vector<Token> ids;
+  std::string word;
+  while (words >> word) {
+    const auto it = ids_.find(word);
+    if (it == ids_.end()) {
+      throw std::invalid_argument("task " + name_ + ": unknown token '" + word + "'");
+    }
+    ids.push_back(it->second);
+  }
+  return ids;
+}
+
+Batch Task::sample(std::size_t batch_size, core::Rng& rng) const {
+  std::vector<Example> examples;
+  examples.reserve(batch_size);
+  for (std::size_t b = 0; b < batch_size; ++b) examples.push_back(draw_training(rng));
+  return make_batch(examples);
+}
+
+Batch Task::make_batch(const std::vector<Example>& examples) const {
+  const std::size_t B = examples.size();
+  if (B == 0) throw std::invalid_argument("task " + name_ + ": a batch needs an example");
+  std::size_t T = 0;
+  for (const Example& e : examples) {
+    if (e.prompt.empty() || e.answer.empty()) {
+      throw std::invalid_argument("task " + name_ + ": an example needs a prompt and an answer");
+    }
+    T = std::max(T, e.prompt.size() + e.answer.size());  // inputs: prompt SEP answer minus one
+  }
+  if (T > max_seq_len_) {
+    throw std::invalid_argument("task " + name_ + ": an example needs " + std::to_string(T) +
+                                " positions; the task holds at most " +
+                                std::to_string(max_seq_len_));
+  }
+  Batch batch;
+  batch.inputs.shape = {B, T};
+  batch.targets.shape = {B, T};
+  batch.inputs.values.assign(B * T, pad_id);
+  batch.targets.values.assign(B * T, pad_id);
+  batch.mask.assign(B * T, 0);
+  batch.answer_mask.assign(B * T, 0);
+  const bool grouped = !group_name().empty();
+  std::vector<Token> sequence;
+  for (std::size_t b = 0; b < B; ++b) {
+    const Example& e = examples[b];
+    sequence = e.prompt;
+    sequence.push_back(sep_id);
+    sequence.insert(sequence.end(), e.answer.begin(), e.answer.end());
+    for (Token id : sequence) token_name(id);  // range check
+    // Position t reads sequence[t] and predicts sequence[t + 1]; the targets from index
+    // prompt.size() on (right after SEP is read) are the answer.
+    for (std::size_t t = 0; t + 1 < sequence.size(); ++t) {
+      const std::size_t i = b * T + t;
+      batch.inputs.values[i] = sequence[t];
+      batch.targets.values[i] = sequence[t + 1];
+      const bool answer = t >= e.prompt.size();
+      batch.answer_mask[i] = answer;
+      batch.mask[i] = loss_on_ == LossOn::all || answer;
+    }
+    if (grouped) batch.groups.push_back(e.group);
+  }
+  return batch;
+}
+
+std::vector<Example> Task::read_examples(const std::string& path) const {
+  std::vector<Example> examples;
+  for (const TextExample& text : read_text_examples(path)) {
+    Example example;
+    const auto encode_side = [&](const std::vector<std::string>& words, std::vector<Token>& out) {
+      for (const std::string& word : words) {
+        const auto it = ids_.find(word);
+        if (it == ids_.end() || it->second < 2) {
+          throw std::invalid_argument(path + ":" + std::to_string(text.line) +
+                                      ": unknown token '" + word + "' (not in the " + name_ +
+                                      " task's vocabulary)");
+        }
+        out.push_back(it->second);
+      }
+    };
+    encode_side(text.prompt, example.prompt);
+    encode_side(text.answer, example.answer);
+    const std::size_t T = example.prompt.size() + example.answer.size();
+    if (T > max_seq_len_) {
+      throw std::invalid_argument(path + ":" + std::to_string(text.line) + ": the example needs " +
+                                  std::to_string(T) + " positions; the " + name_ +
+                                  " task holds at most " + std::to_string(max_seq_len_));
+    }
+    examples.push_back(std::move(example));
+  }
+  return examples;
+}
+
+std::unique_ptr<Task> make_task(const TaskConfig& config, LossOn loss_on,
+                                const std::string& state) {
+  std::unique_ptr<Task> task;
+  if (config.type == "copy") {
+    task = std::make_unique<SequenceTask>(SequenceKind::copy, config.sequence, loss_on);
+  } else if (config.type == "reverse") {
+    task = std::make_unique<SequenceTask>(SequenceKind::reverse, config.sequence, loss_on);
+  } else if (config.type == "sort") {
+    task = std::make_unique<SequenceTask>(SequenceKind::sort, config.sequence, loss_on);
+  } else if (config.type == "agreement") {
+    task = std::make_unique<AgreementTask>(config.agreement, loss_on);
+  } else if (config.type == "recall") {
+    task = std::make_unique<RecallTask>(config.recall, loss_on);
+  } else if (config.type == "file") {
+    return std::make_unique<FileTask>(config.file, loss_on, state);
+  } else {
+    std::string known;
+    for (const auto& type : task_types()) known += (known.empty() ? "" : ", ") + type;
+    throw std::invalid_argument("unknown task type '" + config.type + "' (known: " + known + ")");
+  }
+  if (!state.empty()) {
+    throw std::invalid_argument("task " + config.type +
+                                " is generated and takes no saved state (got '" + state + "')");
+  }
+  // Fails now, not at the first step or evaluation, when the prompt space is too small to
+  // be split into training and evaluation prompts.
+  core::Rng probe(0);
+  task->sample(1, probe);
+  task->eval_examples(1, 0);
+  return task;
+}
+
+}  // namespace qkv::tasks

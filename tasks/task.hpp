@@ -1,0 +1,186 @@
+// Tasks: generators of training and evaluation batches for a causal language model.
+//
+// Every example is a prompt, the separator SEP, and an answer. The model reads
+// `prompt SEP answer` and predicts each next token; by default only the answer positions
+// count for the loss (`loss_on: all` counts every real position). Token ids: 0 is PAD,
+// 1 is SEP, the task's own tokens follow.
+//
+//   copy       answer = the prompt                  a c f b SEP a c f b
+//   reverse    answer = the prompt reversed         a c f b SEP b f c a
+//   sort       answer = the prompt sorted           a c f b SEP a b c f
+//   agreement  answer = the verb agreeing with the first noun (the subject), whatever the
+//              nouns (attractors) and fillers in between say
+//                                                   the keys near the cat SEP are
+//   recall     key-value pairs, then query keys; answer = each queried key's value
+//                                                   a 3 c 1 f 7 c a SEP 1 3
+//   file       the user's examples, one per line: prompt tokens TAB answer tokens
+//
+// Held-out evaluation: generated tasks split their example space in two by a hash of the
+// prompt (1 in 16 prompts is an evaluation prompt). Training never draws an evaluation
+// prompt, so eval accuracy is measured on prompts the model has never seen, even when the
+// space is small enough that random draws would repeat. Evaluation examples come from
+// their own stream (Rng(seed).split(eval_stream)), so they are the same set at every
+// evaluation of a run. The file task evaluates on its eval file, or, without one, on the
+// training examples (then it measures fit, not generalization).
+//
+//   auto task = make_task(config.task, LossOn::answer);
+//   core::Rng rng(seed);
+//   Batch batch = task->sample(32, rng);                     // (32, T) ids and masks
+//   Batch eval = task->make_batch(task->eval_examples(512, seed));
+//   std::cout << task->decode(eval.inputs.values) << "\n";   // "a c f b SEP a c f"
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/ops.hpp"
+#include "core/random.hpp"
+
+namespace qkv::tasks {
+
+enum class LossOn { answer, all };
+
+using Token = std::int32_t;
+
+struct Example {
+  std::vector<Token> prompt;
+  std::vector<Token> answer;
+  int group = -1;  // the task's group label (agreement: attractor count); -1 if none
+};
+
+// A padded batch. Row b holds `prompt SEP answer` minus its last token as inputs and the
+// same sequence shifted by one as targets, right-padded with PAD to the batch's T.
+struct Batch {
+  core::Ids inputs;                       // (B, T)
+  core::Ids targets;                      // (B, T): the next token at each position
+  std::vector<std::uint8_t> mask;         // (B*T): 1 where the position counts for the loss
+  std::vector<std::uint8_t> answer_mask;  // (B*T): 1 where the target is an answer token
+  std::vector<int> groups;                // (B): Example::group, empty if the task has none
+
+  std::size_t batch_size() const { return inputs.shape.empty() ? 0 : inputs.shape[0]; }
+  std::size_t seq_len() const { return inputs.shape.size() < 2 ? 0 : inputs.shape[1]; }
+};
+
+// ---- options of each task (the `task:` section of a config) ----
+
+// copy, reverse, sort: prompts of min_len..max_len tokens drawn uniformly from `symbols`.
+struct SequenceTaskOptions {
+  std::size_t symbols = 16;
+  std::size_t min_len = 8;
+  std::size_t max_len = 16;
+};
+
+// agreement: [leading fillers] subject [span of attractor nouns and fillers] SEP verb.
+// The span holds 0..max_attractors nouns (each singular or plural at random) and
+// 0..max_fillers filler words in random order; 0..max_leading fillers precede the subject.
+struct AgreementTaskOptions {
+  std::vector<std::string> singular_nouns = {"cat", "dog", "key", "boy", "girl", "tree"};
+  std::vector<std::string> plural_nouns = {"cats", "dogs", "keys", "boys", "girls", "trees"};
+  std::string singular_verb = "is";
+  std::string plural_verb = "are";
+  std::vector<std::string> fillers = {"the", "near", "with", "old", "big", "of"};
+  std::size_t max_attractors = 3;
+  std::size_t max_fillers = 4;
+  std::size_t max_leading = 2;
+};
+
+// recall: `pairs` distinct keys (from `keys` symbols) each with a value (from `values`
+// symbols), then `queries` distinct keys among them; the answer is their values in order.
+struct RecallTaskOptions {
+  std::size_t keys = 16;
+  std::size_t values = 16;
+  std::size_t pairs = 4;
+  std::size_t queries = 1;
+};
+
+// file: examples read from text files (one per line: prompt tokens TAB answer tokens,
+// tokens separated by spaces; blank lines are skipped).
+struct FileTaskOptions {
+  std::string train_file;
+  std::string eval_file;  // optional
+};
+
+// The task section: `type` picks which options apply.
+struct TaskConfig {
+  std::string type = "copy";  // copy | reverse | sort | agreement | recall | file
+  SequenceTaskOptions sequence;
+  AgreementTaskOptions agreement;
+  RecallTaskOptions recall;
+  FileTaskOptions file;
+};
+
+const std::vector<std::string>& task_types();
+
+class Task {
+ public:
+  static constexpr Token pad_id = 0;
+  static constexpr Token sep_id = 1;
+  // Stream id of the held-out evaluation examples (Rng(seed).split(eval_stream)).
+  static constexpr std::uint64_t eval_stream = 0x6576616c;  // "eval"
+
+  virtual ~Task() = default;
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+
+  const std::string& name() const { return name_; }
+  LossOn loss_on() const { return loss_on_; }
+  std::size_t vocab_size() const { return token_names_.size(); }
+  // The longest input row T of any example (prompt + 1 + answer - 1): the model's
+  // positional table must hold at least this many positions.
+  std::size_t max_seq_len() const { return max_seq_len_; }
+
+  // id -> printable name ("PAD", "SEP", "a", "cat", ...), and back.
+  const std::vector<std::string>& token_names() const { return token_names_; }
+  const std::string& token_name(Token id) const;  // throws std::out_of_range
+  // Space-separated names <-> ids; encode throws std::invalid_argument on an unknown name.
+  std::string decode(const std::vector<Token>& ids) const;
+  std::vector<Token> encode(const std::string& text) const;
+
+  // A training batch of `batch_size` examples drawn from rng (never an evaluation prompt).
+  Batch sample(std::size_t batch_size, core::Rng& rng) const;
+  // `count` held-out examples, the same ones for the same seed.
+  virtual std::vector<Example> eval_examples(std::size_t count, std::uint64_t seed) const = 0;
+  // Packs examples into one padded batch (masks follow loss_on()).
+  Batch make_batch(const std::vector<Example>& examples) const;
+
+  // Examples from a text file in the file task's format, encoded with this task's tokens
+  // (e.g. hand-written copy prompts for `qkv eval --data`). Errors (std::invalid_argument)
+  // name the file and line: a missing TAB, an empty side, an unknown token, an example
+  // longer than max_seq_len().
+  std::vector<Example> read_examples(const std::string& path) const;
+
+  // What Example::group counts ("attractors"), or "" when the task has no groups.
+  virtual std::string group_name() const { return ""; }
+
+  // What must be saved with a checkpoint to rebuild this exact task (the file task's
+  // vocabulary and max_seq_len); "" for generated tasks. Pass it back to make_task.
+  virtual std::string state() const { return ""; }
+
+ protected:
+  // `tokens` are the task's own token names (PAD and SEP are prepended); every name
+  // must be unique and not "PAD" or "SEP".
+  Task(std::string name, const std::vector<std::string>& tokens, std::size_t max_seq_len,
+       LossOn loss_on);
+
+  // One training example (generated tasks: never an evaluation prompt).
+  virtual Example draw_training(core::Rng& rng) const = 0;
+
+ private:
+  std::string name_;
+  std::vector<std::string> token_names_;
+  std::map<std::string, Token> ids_;  // name -> id
+  std::size_t max_seq_len_;
+  LossOn loss_on_;
+};
+
+// The task a config describes. `state` (from Task::state() of a checkpointed task)
+// restores the file task's vocabulary; files are read and checked against it.
+// Throws std::invalid_argument on bad options or data, or when a generated task's prompt
+// space is too small to hold out evaluation prompts.
+std::unique_ptr<Task> make_task(const TaskConfig& config, LossOn loss_on,
+                                const std::string& state = "");
+
+}  // namespace qkv::tasks

@@ -1,0 +1,160 @@
+// Checkpoints: what goes in comes back out, bit for bit, and bad files are named.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/ops.hpp"
+#include "core/random.hpp"
+#include "layers/module.hpp"
+#include "optim/factory.hpp"
+#include "io/checkpoint.hpp"
+#include "io/safetensors.hpp"
+
+using qkv::core::Rng;
+using qkv::core::Tensor;
+using qkv::io::Checkpoint;
+using qkv::io::load_checkpoint;
+using qkv::io::save_checkpoint;
+
+namespace {
+
+// A two-parameter model: enough for names, shapes and optimizer state.
+class Tiny : public qkv::layers::Module {
+ public:
+  Tiny(std::size_t rows, Rng& rng) {
+    weight_ = register_parameter("weight", Tensor::randn({rows, 3}, rng));
+    bias_ = register_parameter("bias", Tensor::zeros({rows}), qkv::core::ParamKind::bias);
+  }
+  Tensor loss() const {
+    Tensor y = qkv::core::add(weight_, qkv::core::reshape(bias_, {bias_.numel(), 1}));
+    return qkv::core::sum(qkv::core::mul(y, y));
+  }
+
+ private:
+  Tensor weight_, bias_;
+};
+
+void train_steps(Tiny& model, qkv::optim::Optimizer& optimizer, int steps) {
+  for (int i = 0; i < steps; ++i) {
+    optimizer.zero_grad();
+    model.loss().backward();
+    optimizer.step();
+  }
+}
+
+std::string temp_path(const std::string& name) {
+  return std::string(QKV_BINARY_DIR) + "/" + name;
+}
+
+void check_same_tensors(const std::map<std::string, Tensor>& a,
+                        const std::map<std::string, Tensor>& b) {
+  REQUIRE(a.size() == b.size());
+  for (const auto& [name, tensor] : a) {
+    CAPTURE(name);
+    REQUIRE(b.count(name) == 1);
+    CHECK(b.at(name).shape() == tensor.shape());
+    CHECK(b.at(name).to_vector() == tensor.to_vector());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint: round trip keeps weights, optimizer, RNG, config and run state") {
+  Rng rng(7);
+  Tiny model(4, rng);
+  qkv::optim::OptimizerOptions options;
+  options.lr = 0.01;
+  auto optimizer = qkv::optim::make_optimizer("adam", model.named_parameters(), options);
+  train_steps(model, *optimizer, 3);
+  Rng data_rng(99);
+  data_rng.normal();  // leaves a cached normal in the state
+
+  Checkpoint saved;
+  saved.weights = model.state();
+  saved.optimizer_name = optimizer->name();
+  saved.optimizer = optimizer->export_state();
+  saved.step = 3;
+  saved.rng_states["data"] = data_rng.state();
+  saved.config_yaml = "name: tiny\nseed: 7\n# a comment: with \"quotes\"\n";
+  saved.task_state = "{\"vocabulary\": [\"a\", \"é\"]}\n";
+  saved.best_seq_acc = 0.1 + 0.2;  // not representable in short decimal
+  saved.elapsed_s = 12.345678901234567;
+  const std::string path = temp_path("test_checkpoint_roundtrip.safetensors");
+  save_checkpoint(path, saved);
+
+  Checkpoint loaded = load_checkpoint(path);
+  check_same_tensors(saved.weights, loaded.weights);
+  check_same_tensors(saved.optimizer.tensors, loaded.optimizer.tensors);
+  CHECK(loaded.optimizer.scalars == saved.optimizer.scalars);
+  CHECK(loaded.optimizer_name == "adam");
+  CHECK(loaded.step == 3);
+  CHECK(loaded.config_yaml == saved.config_yaml);
+  CHECK(loaded.task_state == saved.task_state);
+  REQUIRE(loaded.best_seq_acc.has_value());
+  CHECK(*loaded.best_seq_acc == *saved.best_seq_acc);
+  CHECK(loaded.elapsed_s == saved.elapsed_s);
+
+  SUBCASE("the restored RNG continues the same stream") {
+    Rng restored(0);
+    restored.set_state(loaded.rng_states.at("data"));
+    for (int i = 0; i < 5; ++i) CHECK(restored.normal() == data_rng.normal());
+  }
+  SUBCASE("a restored model and optimizer take the same next step") {
+    Rng other(123);
+    Tiny resumed(4, other);
+    resumed.load_state(loaded.weights);
+    auto resumed_optimizer =
+        qkv::optim::make_optimizer("adam", resumed.named_parameters(), options);
+    resumed_optimizer->import_state(loaded.optimizer);
+    train_steps(model, *optimizer, 2);
+    train_steps(resumed, *resumed_optimizer, 2);
+    check_same_tensors(model.state(), resumed.state());
+  }
+  SUBCASE("weights of another shape are refused, naming the tensor and both shapes") {
+    Rng other(1);
+    Tiny wider(5, other);
+    CHECK_THROWS_WITH_AS(wider.load_state(loaded.weights),
+                         doctest::Contains("weight"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(wider.load_state(loaded.weights), doctest::Contains("[4, 3]"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(wider.load_state(loaded.weights), doctest::Contains("[5, 3]"),
+                         std::invalid_argument);
+  }
+  std::remove(path.c_str());
+}
+
+TEST_CASE("checkpoint: files that are not qkv checkpoints are named") {
+  const std::string path = temp_path("test_checkpoint_bad.safetensors");
+  qkv::io::Safetensors file;
+  file.tensors["w"] = Tensor::zeros({2});
+  SUBCASE("plain safetensors without qkv metadata") {
+    qkv::io::write_safetensors(path, file);
+    CHECK_THROWS_WITH_AS(load_checkpoint(path),
+                         doctest::Contains("test_checkpoint_bad.safetensors': metadata has no 'format'"),
+                         std::runtime_error);
+  }
+  SUBCASE("a newer format version") {
+    Checkpoint checkpoint;
+    save_checkpoint(path, checkpoint);
+    file = qkv::io::read_safetensors(path);
+    file.metadata["format_version"] = "99";
+    qkv::io::write_safetensors(path, file);
+    CHECK_THROWS_WITH_AS(load_checkpoint(path), doctest::Contains("format version 99"),
+                         std::runtime_error);
+  }
+  SUBCASE("a damaged metadata value") {
+    Checkpoint checkpoint;
+    save_checkpoint(path, checkpoint);
+    file = qkv::io::read_safetensors(path);
+    file.metadata["step"] = "-4";
+    qkv::io::write_safetensors(path, file);
+    CHECK_THROWS_WITH_AS(load_checkpoint(path),
+                         doctest::Contains("metadata 'step' must be a non-negative integer"),
+                         std::runtime_error);
+  }
+  std::remove(path.c_str());
+}
