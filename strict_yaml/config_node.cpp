@@ -1,44 +1,35 @@
 // ConfigNode: strict reading of one YAML mapping (see config_node.hpp).
 //
 // yaml-cpp 0.7 keeps both entries of a duplicated key and answers lookups with the first,
-// so duplicates are found here by walking the mapping's pairs when a node is made. Keys
-// are matched by their scalar text, never through yaml-cpp's non-const operator[] (which
-// would insert them). Scalars are parsed by our own strict rules (YAML 1.2 core schema):
-// `yes` is not a bool, `3.5` is not an integer, `1e999` is not a finite number.
+// so duplicates are found when a document is parsed (check_keys). Keys are matched by
+// their scalar text, never through yaml-cpp's non-const operator[] (which would insert
+// them). Scalars are parsed by our own strict rules (YAML 1.2 core schema): `yes` is not a
+// bool, `3.5` is not an integer, `1e999` is not a finite number.
 #include "strict_yaml/config_node.hpp"
 
 #include <algorithm>
 #include <charconv>
-#include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <optional>
 
+#include "strict_yaml/closest_match.hpp"
+#include "strict_yaml/state.hpp"
+
 namespace qkv {
 
-// What readers asked for in one mapping, shared by every copy of its ConfigNode, plus the
-// same record for each child mapping handed out, so finish() on a parent checks the
-// children too and asking for the same child twice reads into one record.
-struct ConfigNode::Known {
-  std::vector<std::string> keys;  // in the order first asked (suggestions prefer earlier)
-  std::map<std::string, std::shared_ptr<Known>> child;
-  std::map<std::string, std::vector<std::shared_ptr<Known>>> sequence;
-
-  void add(const std::string& key) {
-    if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
-  }
-  bool contains(const std::string& key) const {
-    return std::find(keys.begin(), keys.end(), key) != keys.end();
-  }
-};
-
-namespace {
+namespace fs = std::filesystem;
 
 std::string join_path(const std::string& path, const std::string& key) {
   return path.empty() ? key : path + "." + key;
 }
+
+namespace {
 
 // A short literal rendering of what the file holds, for "found ..." in messages.
 std::string describe(const YAML::Node& value) {
@@ -49,30 +40,6 @@ std::string describe(const YAML::Node& value) {
   std::string text = out.c_str();
   if (text.size() > 60) text = text.substr(0, 57) + "...";
   return (value.IsSequence() ? "a sequence " : "a mapping ") + text;
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// Optimal string alignment distance (Levenshtein plus adjacent transpositions, so
-// "weigth" is one edit from "weight").
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  const std::size_t n = a.size(), m = b.size();
-  std::vector<std::vector<std::size_t>> d(n + 1, std::vector<std::size_t>(m + 1));
-  for (std::size_t i = 0; i <= n; ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= m; ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= n; ++i) {
-    for (std::size_t j = 1; j <= m; ++j) {
-      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[n][m];
 }
 
 // ---- strict scalar parsing: each returns nullopt when the text is not a T ----
@@ -222,66 +189,202 @@ T parse_value(const YAML::Node& value, const YAML::Mark& mark, const std::string
   }
 }
 
+
+// What a default looks like in the resolved tree.
+YAML::Node plain(bool v) { return YAML::Node(v ? "true" : "false"); }
+YAML::Node plain(int v) { return YAML::Node(std::to_string(v)); }
+YAML::Node plain(unsigned v) { return YAML::Node(std::to_string(v)); }
+YAML::Node plain(unsigned long v) { return YAML::Node(std::to_string(v)); }
+YAML::Node plain(double v) { return YAML::Node(format_number(v)); }
+YAML::Node plain(const std::string& v) { return YAML::Node(v); }
+template <class E> YAML::Node plain(const std::vector<E>& values) {
+  YAML::Node out(YAML::NodeType::Sequence);
+  for (const E& v : values) out.push_back(plain(v));
+  out.SetStyle(YAML::EmitterStyle::Flow);
+  return out;
+}
+
+// A copy of a value as plain YAML: no positions, no tags, scalar sequences in flow style.
+YAML::Node plain_copy(const YAML::Node& value) {
+  switch (value.Type()) {
+    case YAML::NodeType::Scalar: return YAML::Node(value.Scalar());
+    case YAML::NodeType::Sequence: {
+      YAML::Node out(YAML::NodeType::Sequence);
+      bool scalars = true;
+      for (const auto& element : value) {
+        out.push_back(plain_copy(element));
+        scalars = scalars && element.IsScalar();
+      }
+      if (scalars) out.SetStyle(YAML::EmitterStyle::Flow);
+      return out;
+    }
+    case YAML::NodeType::Map: {
+      YAML::Node out(YAML::NodeType::Map);
+      for (const auto& pair : value) out[pair.first.Scalar()] = plain_copy(pair.second);
+      return out;
+    }
+    default: return YAML::Node(YAML::NodeType::Null);
+  }
+}
+
+using State = ConfigNode::State;
+
+const std::string& source_of(const State& s, const std::string& key_path) {
+  return s.sources->of(key_path);
+}
+
+// blame_mark, falling back on the state's own position for a mapping built in code (the
+// shorthand `ffn: none` has no mapping of its own to point at).
+YAML::Mark blame(const State& s, const Entry& entry) {
+  const YAML::Mark mark = blame_mark(entry, s.node);
+  return entry.present || !mark.is_null() ? mark : s.mark;
+}
+
+std::string where_key(const State& s, const std::string& key, const Entry& entry) {
+  const std::string full = join_path(s.path, key);
+  return where(source_of(s, full), blame(s, entry)) + ": " + full;
+}
+
+std::shared_ptr<State> child_state(const State& parent, const std::string& key,
+                                   const YAML::Node& node, const YAML::Mark& mark) {
+  auto state = std::make_shared<State>();
+  state->node = node;
+  state->path = join_path(parent.path, key);
+  state->sources = parent.sources;
+  state->mark = mark;
+  return state;
+}
+
 }  // namespace
 
-ConfigNode::ConfigNode(YAML::Node node, std::string path, std::string source)
-    : node_(std::move(node)), path_(std::move(path)), source_(std::move(source)),
-      known_(std::make_shared<Known>()) {
-  if (!node_.IsDefined() || node_.IsNull()) return;  // an absent or empty section
-  const std::string self = path_.empty() ? std::string("the document") : path_;
-  if (!node_.IsMap()) {
-    throw ConfigError(where(source_, node_.Mark()) + ": " + self + ": expected a mapping, found " +
-                      describe(node_));
+std::string format_number(double value) {
+  char buffer[32];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buffer, sizeof buffer, "%.*g", precision, value);
+    if (std::strtod(buffer, nullptr) == value) break;
   }
+  return buffer;
+}
+
+void check_keys(const YAML::Node& node, const std::string& path, const std::string& source) {
+  if (node.IsSequence()) {
+    for (std::size_t i = 0; i < node.size(); ++i)
+      check_keys(node[i], path + "[" + std::to_string(i) + "]", source);
+    return;
+  }
+  if (!node.IsMap()) return;
+  const std::string self = path.empty() ? std::string("the document") : path;
   std::map<std::string, YAML::Mark> seen;
-  for (auto it = node_.begin(); it != node_.end(); ++it) {
+  for (auto it = node.begin(); it != node.end(); ++it) {
     const YAML::Node key = it->first;  // a copy: it->first is a temporary
     if (!key.IsScalar()) {
-      throw ConfigError(where(source_, key.Mark()) + ": " + self + ": expected a plain key, found " +
+      throw ConfigError(where(source, key.Mark()) + ": " + self + ": expected a plain key, found " +
                         describe(key));
     }
     const auto [first, inserted] = seen.emplace(key.Scalar(), key.Mark());
     if (!inserted) {
       std::string message =
-          where(source_, key.Mark()) + ": duplicate key '" + join_path(path_, key.Scalar()) + "'";
+          where(source, key.Mark()) + ": duplicate key '" + join_path(path, key.Scalar()) + "'";
       if (!first->second.is_null()) {
         message += " (first given at line " + std::to_string(first->second.line + 1) + ")";
       }
       throw ConfigError(message);
     }
+    check_keys(it->second, join_path(path, key.Scalar()), source);
   }
 }
 
+YAML::Node resolved_tree(const State& s) {
+  YAML::Node out(YAML::NodeType::Map);
+  for (const std::string& key : s.keys) {
+    if (const auto c = s.child.find(key); c != s.child.end()) {
+      out[key] = resolved_tree(*c->second);
+    } else if (const auto q = s.sequence.find(key); q != s.sequence.end()) {
+      YAML::Node sequence(YAML::NodeType::Sequence);
+      for (const auto& element : q->second) sequence.push_back(resolved_tree(*element));
+      out[key] = sequence;
+    } else if (const auto r = s.resolved.find(key); r != s.resolved.end()) {
+      out[key] = r->second;
+    } else if (const Entry entry = find_entry(s.node, key); entry.present) {
+      out[key] = plain_copy(entry.value);
+    }
+  }
+  return out;
+}
+
+ConfigNode::ConfigNode(const std::string& source) : state_(std::make_shared<State>()) {
+  state_->sources = std::make_shared<Sources>();
+  state_->sources->root = source;
+}
+
+ConfigNode::ConfigNode(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+ConfigNode ConfigNode::parse(const std::string& text, const std::string& source) {
+  YAML::Node tree;
+  try {
+    tree = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(source + ":" + std::to_string(e.mark.line + 1) + ":" +
+                      std::to_string(e.mark.column + 1) + ": not valid YAML: " + e.msg);
+  }
+  if (tree.IsDefined() && !tree.IsNull() && !tree.IsMap()) {
+    throw ConfigError(where(source, tree.Mark()) + ": the document: expected a mapping, found " +
+                      describe(tree));
+  }
+  check_keys(tree, "", source);
+  ConfigNode root(source);
+  root.state_->node = tree;
+  root.state_->sources->folders[source] = fs::current_path().string();
+  return root;
+}
+
+const std::string& ConfigNode::path() const { return state_->path; }
+
 bool ConfigNode::has(const std::string& key) const {
-  known_->add(key);
-  return find_entry(node_, key).present;
+  state_->ask(key);
+  return find_entry(state_->node, key).present;
+}
+
+bool ConfigNode::is_scalar(const std::string& key) const {
+  state_->ask(key);
+  const Entry entry = find_entry(state_->node, key);
+  return entry.present && entry.value.IsScalar();
 }
 
 template <class T> T ConfigNode::get(const std::string& key) const {
-  known_->add(key);
-  const Entry entry = find_entry(node_, key);
+  const State& s = *state_;
+  state_->ask(key);
+  const Entry entry = find_entry(s.node, key);
   if (!entry.present) {
     // A key in the file that is close to the missing one is most likely its misspelling.
     std::string hint;
     std::vector<std::string> present;
-    if (node_.IsMap())
-      for (auto it = node_.begin(); it != node_.end(); ++it)
+    if (s.node.IsMap())
+      for (auto it = s.node.begin(); it != s.node.end(); ++it)
         if (it->first.IsScalar()) present.push_back(it->first.Scalar());
     const std::string near = closest_match(key, present);
-    if (!near.empty())
-      hint = "; found '" + near + "' (" + where(source_, find_entry(node_, near).key_mark) +
+    if (!near.empty()) {
+      const std::string near_path = join_path(s.path, near);
+      hint = "; found '" + near + "' (" +
+             where(source_of(s, near_path), find_entry(s.node, near).key_mark) +
              "): did you mean '" + key + "'?";
-    throw ConfigError(where(source_, blame_mark(entry, node_)) + ": " + join_path(path_, key) +
-                      ": required key is missing" + hint);
+    }
+    throw ConfigError(where_key(s, key, entry) + ": required key is missing" + hint);
   }
-  return parse_value<T>(entry.value, blame_mark(entry, node_), join_path(path_, key), source_);
+  const std::string full = join_path(s.path, key);
+  return parse_value<T>(entry.value, blame(s, entry), full, source_of(s, full));
 }
 
 template <class T> T ConfigNode::get(const std::string& key, const T& fallback) const {
-  known_->add(key);
-  const Entry entry = find_entry(node_, key);
-  if (!entry.present) return fallback;
-  return parse_value<T>(entry.value, blame_mark(entry, node_), join_path(path_, key), source_);
+  State& s = *state_;
+  s.ask(key);
+  const Entry entry = find_entry(s.node, key);
+  if (!entry.present) {
+    s.resolved[key] = plain(fallback);
+    return fallback;
+  }
+  const std::string full = join_path(s.path, key);
+  return parse_value<T>(entry.value, blame(s, entry), full, source_of(s, full));
 }
 
 std::string ConfigNode::get_choice(const std::string& key, const std::vector<std::string>& choices,
@@ -292,130 +395,118 @@ std::string ConfigNode::get_choice(const std::string& key, const std::vector<std
   for (std::size_t i = 0; i < choices.size(); ++i) {
     expected += (i ? ", " : "") + choices[i];
   }
-  std::string message =
-      where(source_, blame_mark(find_entry(node_, key), node_)) + ": " + join_path(path_, key) +
-      ": expected " + expected + ", found " + value;
+  std::string message = where_key(*state_, key, find_entry(state_->node, key)) + ": expected " +
+                        expected + ", found " + value;
   const std::string suggestion = closest_match(value, choices);
   if (!suggestion.empty()) message += "; did you mean '" + suggestion + "'?";
   throw ConfigError(message);
 }
 
+std::string ConfigNode::get_path(const std::string& key) const {
+  const std::string value = get<std::string>(key);
+  const std::string& source = source_of(*state_, join_path(state_->path, key));
+  const fs::path folder = state_->sources->folder_of(source);
+  const fs::path p(value);
+  const std::string resolved = (p.is_absolute() ? p : fs::absolute(folder / p)).lexically_normal().string();
+  state_->resolved[key] = YAML::Node(resolved);
+  return resolved;
+}
+
 ConfigNode ConfigNode::child(const std::string& key) const {
-  known_->add(key);
-  const Entry entry = find_entry(node_, key);
-  YAML::Node value = entry.present ? entry.value : YAML::Node(YAML::NodeType::Null);
+  State& s = *state_;
+  s.ask(key);
+  auto& record = s.child[key];
+  if (record) return ConfigNode(record);
+  const Entry entry = find_entry(s.node, key);
+  const YAML::Node value = entry.present ? entry.value : YAML::Node(YAML::NodeType::Null);
   if (entry.present && !value.IsNull() && !value.IsMap()) {
-    throw ConfigError(where(source_, blame_mark(entry, node_)) + ": " + join_path(path_, key) +
-                      ": expected a mapping, found " + describe(value));
+    s.child.erase(key);
+    throw ConfigError(where_key(s, key, entry) + ": expected a mapping, found " + describe(value));
   }
-  ConfigNode result(value, join_path(path_, key), source_);
-  auto& record = known_->child[key];
-  if (!record) record = result.known_;
-  result.known_ = record;
-  return result;
+  // An absent section has no position of its own: messages about it name the source only.
+  record = child_state(s, key, value, entry.present ? blame(s, entry) : YAML::Mark::null_mark());
+  return ConfigNode(record);
 }
 
 std::vector<ConfigNode> ConfigNode::children(const std::string& key) const {
-  known_->add(key);
-  const Entry entry = find_entry(node_, key);
+  State& s = *state_;
+  s.ask(key);
+  const Entry entry = find_entry(s.node, key);
   std::vector<ConfigNode> result;
   if (!entry.present || entry.value.IsNull()) return result;
   if (!entry.value.IsSequence()) {
-    throw ConfigError(where(source_, blame_mark(entry, node_)) + ": " + join_path(path_, key) +
-                      ": expected a sequence of mappings, found " + describe(entry.value));
+    throw ConfigError(where_key(s, key, entry) + ": expected a sequence of mappings, found " +
+                      describe(entry.value));
   }
-  auto& records = known_->sequence[key];
+  auto& records = s.sequence[key];
   for (std::size_t i = 0; i < entry.value.size(); ++i) {
     const YAML::Node element = entry.value[i];
-    const std::string element_path = join_path(path_, key) + "[" + std::to_string(i) + "]";
+    const std::string element_key = key + "[" + std::to_string(i) + "]";
     if (!element.IsMap()) {
-      throw ConfigError(where(source_, element.Mark()) + ": " + element_path +
-                        ": expected a mapping, found " + describe(element));
+      throw ConfigError(where(source_of(s, join_path(s.path, element_key)), element.Mark()) + ": " +
+                        join_path(s.path, element_key) + ": expected a mapping, found " +
+                        describe(element));
     }
-    ConfigNode node(element, element_path, source_);
-    if (records.size() <= i) records.push_back(node.known_);
-    node.known_ = records[i];
-    result.push_back(node);
+    if (records.size() <= i) records.push_back(child_state(s, element_key, element, element.Mark()));
+    result.push_back(ConfigNode(records[i]));
   }
   return result;
+}
+
+TypedSection ConfigNode::section(const std::string& key, const std::string& default_type) const {
+  State& s = *state_;
+  const Entry entry = find_entry(s.node, key);
+  if (!entry.present || !entry.value.IsScalar()) {
+    const ConfigNode options = child(key);
+    return {options.get<std::string>("type", default_type), options};
+  }
+  // `key: name` stands for {type: name}: a mapping of its own records the type, so the
+  // section is written (and read back) in its long form.
+  s.ask(key);
+  auto& record = s.child[key];
+  if (!record) {
+    record = child_state(s, key, YAML::Node(YAML::NodeType::Null), blame(s, entry));
+    record->ask("type");
+    record->resolved["type"] = YAML::Node(entry.value.Scalar());
+  }
+  return {entry.value.Scalar(), ConfigNode(record)};
 }
 
 void ConfigNode::require(bool ok, const std::string& key, const std::string& expected) const {
   if (ok) return;
-  const Entry entry = find_entry(node_, key);
+  const Entry entry = find_entry(state_->node, key);
   const std::string found = entry.present ? describe(entry.value) : "no value (the default)";
-  throw ConfigError(where(source_, blame_mark(entry, node_)) + ": " + join_path(path_, key) +
-                    ": expected " + expected + ", found " + found);
+  throw ConfigError(where_key(*state_, key, entry) + ": expected " + expected + ", found " + found);
 }
 
 void ConfigNode::fail(const std::string& key, const std::string& message) const {
-  const Entry entry = find_entry(node_, key);
-  throw ConfigError(where(source_, blame_mark(entry, node_)) + ": " + join_path(path_, key) +
-                    ": " + message);
+  throw ConfigError(where_key(*state_, key, find_entry(state_->node, key)) + ": " + message);
 }
 
 void ConfigNode::finish() const {
-  if (!node_.IsDefined() || !node_.IsMap()) return;
-  for (auto it = node_.begin(); it != node_.end(); ++it) {
-    const std::string key = it->first.Scalar();
-    if (known_->contains(key)) continue;
-    std::string message =
-        where(source_, it->first.Mark()) + ": unknown key '" + join_path(path_, key) + "'";
-    const std::string suggestion = closest_match(key, known_->keys);
-    if (!suggestion.empty()) {
-      message += "; did you mean '" + join_path(path_, suggestion) + "'?";
-    } else if (!known_->keys.empty()) {
-      std::vector<std::string> sorted = known_->keys;
-      std::sort(sorted.begin(), sorted.end());
-      message += " (known keys here:";
-      for (const auto& k : sorted) message += " " + k;
-      message += ")";
-    }
-    throw ConfigError(message);
-  }
-  for (const auto& [key, record] : known_->child) {
-    const Entry entry = find_entry(node_, key);
-    if (!entry.present || !entry.value.IsMap()) continue;
-    ConfigNode node(entry.value, join_path(path_, key), source_);
-    node.known_ = record;
-    node.finish();
-  }
-  for (const auto& [key, records] : known_->sequence) {
-    const Entry entry = find_entry(node_, key);
-    if (!entry.present || !entry.value.IsSequence()) continue;
-    for (std::size_t i = 0; i < records.size() && i < entry.value.size(); ++i) {
-      ConfigNode node(entry.value[i], join_path(path_, key) + "[" + std::to_string(i) + "]",
-                      source_);
-      node.known_ = records[i];
-      node.finish();
-    }
-  }
-}
-
-std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
-  // Close enough: about one edit per three letters (at least two), and never a distance
-  // that rewrites the whole word ("lr" is not a misspelling of "wd"). Failing that, a
-  // shortened key ("warmup" for "warmup_steps") suggests the shortest key it begins.
-  const std::string w = lower(word);
-  const std::size_t limit = std::max<std::size_t>(2, w.size() / 3);
-  std::string best;
-  std::size_t best_distance = std::numeric_limits<std::size_t>::max();
-  for (const auto& candidate : candidates) {
-    const std::size_t d = edit_distance(w, lower(candidate));
-    if (d <= limit && d < std::max(w.size(), candidate.size()) && d < best_distance) {
-      best = candidate;
-      best_distance = d;
-    }
-  }
-  if (best.empty() && w.size() >= 3) {
-    for (const auto& candidate : candidates) {
-      if (lower(candidate).compare(0, w.size(), w) == 0 &&
-          (best.empty() || candidate.size() < best.size())) {
-        best = candidate;
+  const State& s = *state_;
+  if (s.node.IsMap()) {
+    for (auto it = s.node.begin(); it != s.node.end(); ++it) {
+      const std::string key = it->first.Scalar();
+      if (s.asked(key)) continue;
+      const std::string full = join_path(s.path, key);
+      std::string message = where(source_of(s, full), it->first.Mark()) + ": unknown key '" + full + "'";
+      const std::string suggestion = closest_match(key, s.keys);
+      if (!suggestion.empty()) {
+        message += "; did you mean '" + join_path(s.path, suggestion) + "'?";
+      } else if (!s.keys.empty()) {
+        std::vector<std::string> sorted = s.keys;
+        std::sort(sorted.begin(), sorted.end());
+        message += " (known keys here:";
+        for (const auto& k : sorted) message += " " + k;
+        message += ")";
       }
+      throw ConfigError(message);
     }
   }
-  return best;
+  for (const auto& entry : s.child) ConfigNode(entry.second).finish();
+  for (const auto& entry : s.sequence)
+    for (const auto& element : entry.second) ConfigNode(element).finish();
 }
 
 template bool ConfigNode::get<bool>(const std::string&) const;

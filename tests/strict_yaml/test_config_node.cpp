@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "strict_yaml/closest_match.hpp"
 #include "strict_yaml/config_node.hpp"
 
 using qkv::closest_match;
@@ -13,7 +14,7 @@ using qkv::ConfigNode;
 
 namespace {
 
-ConfigNode parse(const std::string& text) { return ConfigNode(YAML::Load(text), "", "test.yaml"); }
+ConfigNode parse(const std::string& text) { return ConfigNode::parse(text, "test.yaml"); }
 
 }  // namespace
 
@@ -97,14 +98,13 @@ TEST_CASE("config_node: duplicate keys are an error") {
                          "test.yaml:3:1: duplicate key 'seed' (first given at line 1)",
                          ConfigError);
   }
-  SUBCASE("nested, found when the section is read") {
-    const ConfigNode root = parse("model:\n  heads: 2\n  heads: 4\n");
-    CHECK_THROWS_WITH_AS(root.child("model"),
+  SUBCASE("nested, found when the document is read (before any section is)") {
+    CHECK_THROWS_WITH_AS(parse("model:\n  heads: 2\n  heads: 4\n"),
                          "test.yaml:3:3: duplicate key 'model.heads' (first given at line 2)",
                          ConfigError);
   }
   SUBCASE("in a flow mapping") {
-    CHECK_THROWS_WITH_AS(parse("a: 1\nb: {x: 1, x: 2}\n").child("b"),
+    CHECK_THROWS_WITH_AS(parse("a: 1\nb: {x: 1, x: 2}\n"),
                          doctest::Contains("duplicate key 'b.x'"), ConfigError);
   }
 }
@@ -212,13 +212,20 @@ TEST_CASE("config_node: children reads a sequence of mappings with indexed paths
   CHECK(parse("a: 1\n").children("blocks").empty());
 }
 
-TEST_CASE("config_node: nodes built in code (no file position) name only the source") {
-  YAML::Node node;
-  node["lr"] = "abc";
-  const ConfigNode root(node, "optim", "--set");
-  CHECK_THROWS_WITH_AS(root.get<double>("lr"), "--set: optim.lr: expected a finite number, "
-                                               "found abc",
+TEST_CASE("config_node: values set by an override (no file position) name only --set") {
+  ConfigNode root = parse("optim:\n  lr: 0.1\n");
+  root.apply_override("optim.lr=abc");
+  CHECK_THROWS_WITH_AS(root.child("optim").get<double>("lr"),
+                       "--set: optim.lr: expected a finite number, found abc", ConfigError);
+  ConfigNode again = parse("optim:\n  lr: 0.1\n");
+  again.apply_override("optim.lrr=0.2");
+  again.child("optim").get<double>("lr");
+  CHECK_THROWS_WITH_AS(again.finish(), "--set: unknown key 'optim.lrr'; did you mean 'optim.lr'?",
                        ConfigError);
+  CHECK_THROWS_WITH_AS(parse("a: 1\n").apply_override("a.b=2"),
+                       "--set: a.b=2: a is not a mapping (it holds 1)", ConfigError);
+  CHECK_THROWS_WITH_AS(parse("a: 1\n").apply_override("a"),
+                       "--set: expected key.path=value, found 'a'", ConfigError);
 }
 
 TEST_CASE("config_node: closest_match suggests only close candidates") {

@@ -1,0 +1,68 @@
+// ConfigNode's state (internal to strict_yaml/): the YAML tree, where each key came from,
+// and what readers asked for and resolved. Shared by config_node.cpp (reading),
+// config_tree.cpp (loading, bases, overrides) and config_writer.cpp (writing).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "strict_yaml/config_node.hpp"
+
+namespace qkv {
+
+// The file (or "--set") that gave each key path of a tree, for messages and for resolving
+// relative paths. One table serves the whole tree.
+struct Sources {
+  std::string root;                            // the file the tree was loaded from
+  std::map<std::string, std::string> by_path;  // "model.d_model" -> "configs/copy.yaml"
+  std::map<std::string, std::string> folders;  // source -> the folder its relative paths use
+
+  // The source of the longest recorded prefix of `path` (the root file if none).
+  const std::string& of(const std::string& path) const;
+  // The folder relative paths from `source` are resolved against.
+  std::string folder_of(const std::string& source) const;
+  // Every key path of `value` (at `path`) now comes from `source`; what the old value
+  // under `path` had recorded is forgotten.
+  void assign(const std::string& path, const YAML::Node& value, const std::string& source);
+};
+
+// One mapping of the tree, as readers see it. Copies of a ConfigNode share it, and so do
+// the ConfigNodes handed out for the same child key, so that what is asked and resolved
+// is recorded once.
+struct ConfigNode::State {
+  YAML::Node node;  // the mapping; Null when the section is absent or a scalar shorthand
+  std::string path;
+  std::shared_ptr<Sources> sources;
+  YAML::Mark mark = YAML::Mark::null_mark();  // blamed for absent keys when node has none
+
+  std::vector<std::string> keys;  // asked for, in the order first asked
+  std::map<std::string, YAML::Node> resolved;  // defaults used and rewritten values, by key
+  std::map<std::string, std::shared_ptr<State>> child;
+  std::map<std::string, std::vector<std::shared_ptr<State>>> sequence;
+
+  void ask(const std::string& key) {
+    for (const std::string& k : keys)
+      if (k == key) return;
+    keys.push_back(key);
+  }
+  bool asked(const std::string& key) const {
+    for (const std::string& k : keys)
+      if (k == key) return true;
+    return false;
+  }
+};
+
+std::string join_path(const std::string& path, const std::string& key);
+
+// The mapping a reader resolved: each key asked for, in that order, with the value given
+// (children resolved in turn) or the default used. Plain YAML, without file positions.
+YAML::Node resolved_tree(const ConfigNode::State& state);
+
+// Throws ConfigError on a mapping (anywhere in `node`) with a non-scalar or duplicate key.
+void check_keys(const YAML::Node& node, const std::string& path, const std::string& source);
+
+}  // namespace qkv
