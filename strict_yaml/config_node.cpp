@@ -458,6 +458,7 @@ TypedSection ConfigNode::section(const std::string& key, const std::string& defa
   const Entry entry = find_entry(s.node, key);
   if (!entry.present || !entry.value.IsScalar()) {
     const ConfigNode options = child(key);
+    options.state_->deferred = true;
     return {options.get<std::string>("type", default_type), options};
   }
   // `key: name` stands for {type: name}: a mapping of its own records the type, so the
@@ -466,6 +467,7 @@ TypedSection ConfigNode::section(const std::string& key, const std::string& defa
   auto& record = s.child[key];
   if (!record) {
     record = child_state(s, key, YAML::Node(YAML::NodeType::Null), blame(s, entry));
+    record->deferred = true;
     record->ask("type");
     record->resolved["type"] = YAML::Node(entry.value.Scalar());
   }
@@ -504,7 +506,8 @@ void ConfigNode::finish() const {
       throw ConfigError(message);
     }
   }
-  for (const auto& entry : s.child) ConfigNode(entry.second).finish();
+  for (const auto& entry : s.child)
+    if (!entry.second->deferred) ConfigNode(entry.second).finish();
   for (const auto& entry : s.sequence)
     for (const auto& element : entry.second) ConfigNode(element).finish();
 }

@@ -64,7 +64,9 @@ class ConfigNode {
   std::vector<ConfigNode> children(const std::string& key) const;  // a sequence of mappings
   // A section that names a registered implementation: a mapping whose `type:` key
   // (default `default_type`) picks it and whose other keys are that implementation's, or
-  // a bare scalar as shorthand for {type: scalar}.
+  // a bare scalar as shorthand for {type: scalar}. Its keys belong to the implementation,
+  // which a registry builds later: finish() on this node leaves the section out, and
+  // whoever reads it calls finish() on the section's options.
   TypedSection section(const std::string& key, const std::string& default_type) const;
 
   // Throws ConfigError "<source>:<line>:<col>: <path.key>: expected <expected>, found <value>"

@@ -38,6 +38,7 @@ struct ConfigNode::State {
   std::string path;
   std::shared_ptr<Sources> sources;
   YAML::Mark mark = YAML::Mark::null_mark();  // blamed for absent keys when node has none
+  bool deferred = false;  // a typed section: its consumer calls finish() after reading it
 
   std::vector<std::string> keys;  // asked for, in the order first asked
   std::map<std::string, YAML::Node> resolved;  // defaults used and rewritten values, by key

@@ -151,6 +151,12 @@ TEST_CASE("config_node: a typed section is a mapping with type:, or a scalar sho
   CHECK_THROWS_WITH_AS(root.section("ffn", "feed_forward").options.fail("type", "unknown"),
                        "test.yaml:1:6: ffn.type: unknown", ConfigError);
   CHECK_NOTHROW(root.finish());
+  // A section's keys are its implementation's: the root leaves them to it.
+  const ConfigNode slots = ConfigNode::parse("slot: {type: x, size: 3}\n", "t.yaml");
+  const qkv::TypedSection unread = slots.section("slot", "y");
+  CHECK_NOTHROW(slots.finish());
+  CHECK_THROWS_WITH_AS(unread.options.finish(),
+                       "t.yaml:1:17: unknown key 'slot.size' (known keys here: type)", ConfigError);
   ConfigWriter out;
   out.set_section("ffn", root.section("ffn", "feed_forward"));
   out.set_section("attention", attention);
