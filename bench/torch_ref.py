@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Reference PyTorch transformer + training loop, used as a performance /
 convergence anchor for qkv (bench/compare.py runs it beside `qkv train bench/tiny.yaml`).
-The model is qkv's reference architecture (DESIGN.md), layer for layer, so the two do the
+The model is qkv's reference architecture (docs/DESIGN.md), layer for layer, so the two do the
 same arithmetic per step. Needs Debian's python3-torch; qkv itself never does.
 
 Model (pre-LN decoder, float32):
