@@ -1,6 +1,6 @@
 // gemm over raw row-major buffers through xtensor-blas's bundled cxxblas, which calls
 // OpenBLAS's cblas_?gemm directly: no copies, no allocation. (blas_threads.cpp includes
-// <cblas.h> for the thread controls; the two headers cannot share a file.)
+// <cblas.h> for the thread count; the two headers cannot share a file.)
 #include "core/blas.hpp"
 
 #include <xtensor-blas/xblas.hpp>

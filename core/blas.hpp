@@ -23,6 +23,5 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
 
 // OpenBLAS's thread count, set once (from the config's train.threads; tests use 1).
 void set_blas_threads(int threads);
-int blas_threads();
 
 }  // namespace qkv::core

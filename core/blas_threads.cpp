@@ -1,4 +1,4 @@
-// OpenBLAS's thread controls. Kept apart from blas.cpp: <cblas.h> and xtensor-blas's
+// OpenBLAS's thread control. Kept apart from blas.cpp: <cblas.h> and xtensor-blas's
 // headers declare the CBLAS API differently and cannot meet in one translation unit.
 #include <cblas.h>
 
@@ -15,7 +15,5 @@ void set_blas_threads(int threads) {
                                 std::to_string(threads));
   openblas_set_num_threads(threads);
 }
-
-int blas_threads() { return openblas_get_num_threads(); }
 
 }  // namespace qkv::core
