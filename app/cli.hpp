@@ -1,5 +1,10 @@
-// The qkv command line: `qkv train` and `qkv eval` (qkv_main.cpp is just main()). Kept in
-// the library so that tests can run the command in-process or in a forked child.
+// The qkv command line: the parser that every verb registers into, the dispatch to the
+// chosen verb, and the one-line errors. Each verb is one file (app/train.cpp, app/eval.cpp)
+// that defines a `Verb`: its name, its description, and a function that adds its options
+// to its subcommand and returns what to run. cli.cpp lists the verbs; a new one is a new
+// file and one line there. A program starts through qkv::app::main (main.hpp); run_cli
+// takes the arguments, output and error streams given, so that tests can run the command
+// in-process or in a forked child.
 //
 //   qkv train CONFIG.yaml [--out DIR] [--set key.path=value ...] [--resume] [--stop-at ACC]
 //       prints the resolved config and the parameter count, then progress; writes DIR
@@ -9,15 +14,42 @@
 //
 //   int code = run_cli({"qkv", "eval", "runs/copy/best.safetensors"}, stdout, stderr);
 //
-// Returns the exit code: 0 on success (and for --help), non-zero on any error, whose
-// message goes to `err` on one line.
+// Returns the exit code: 0 on success (and for --help), 2 for an unknown verb, CLI11's
+// code (100-127) for bad arguments, 1 when the verb fails; the message goes to `err` on
+// one line.
+//
+// A verb (app/<name>.cpp; CLI11 is needed only there):
+//
+//   VerbRun add_inspect_options(CLI::App& command) {
+//     auto args = std::make_shared<InspectArgs>();   // outlives parsing: the run owns it
+//     command.add_option("checkpoint", args->checkpoint, "a .safetensors checkpoint");
+//     return [args](std::FILE* out) { inspect(*args, out); };
+//   }
+//   const Verb inspect_verb{"inspect", "Show what each head attends to.", add_inspect_options};
 #pragma once
 
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
+namespace CLI {
+class App;
+}
+
 namespace qkv::app {
+
+// What a verb does once its arguments are parsed. It reports failure by throwing a
+// std::exception, whose what() becomes the line "qkv: error: <what>".
+using VerbRun = std::function<void(std::FILE* out)>;
+
+struct Verb {
+  const char* name;         // the subcommand: `qkv <name> ...`
+  const char* description;  // its line in `qkv --help`
+  // Adds the verb's positional arguments and options to its subcommand, bound to storage
+  // that the returned run owns.
+  VerbRun (*add_options)(CLI::App& command);
+};
 
 // args[0] is the program name, as in argv.
 int run_cli(const std::vector<std::string>& args, std::FILE* out, std::FILE* err);

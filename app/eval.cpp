@@ -1,0 +1,95 @@
+// `qkv eval CHECKPOINT [--samples N] [--data FILE] [--seed S]`: rebuilds a checkpoint's model
+// from the config saved in it (through the layer registry, so a program that registered its
+// own layers evaluates their checkpoints too) and prints one JSON line:
+// {"loss":…,"token_acc":…,"seq_acc":…,"samples":…} (and "groups" for tasks that have them).
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "app/cli.hpp"
+#include "core/blas.hpp"
+#include "io/checkpoint.hpp"
+#include "layers/build_model.hpp"
+#include "strict_yaml/config_node.hpp"
+#include "train/config.hpp"
+#include "train/evaluate.hpp"
+
+namespace qkv::app {
+
+namespace {
+
+struct EvalArgs {
+  std::string checkpoint;
+  std::optional<std::size_t> samples;
+  std::string data;
+  std::optional<std::uint64_t> seed;
+};
+
+void eval_command(const EvalArgs& args, std::FILE* out) {
+  const io::Checkpoint checkpoint = io::load_checkpoint(args.checkpoint);
+  const train::Config config = train::parse_config(checkpoint.config_yaml, args.checkpoint + " (its config)", {},
+                                     checkpoint.task_state);
+  core::set_blas_threads(static_cast<int>(config.train.threads));
+  const std::unique_ptr<tasks::Task> task =
+      tasks::make_task(config.task, config.train.loss_on, checkpoint.task_state);
+  core::Rng init_rng(config.seed);  // the weights are replaced by the checkpoint's
+  auto model = layers::build_model(ConfigNode(config.model, "model", args.checkpoint),
+                                   task->vocab_size(), task->max_seq_len(), init_rng);
+  try {
+    model->load_state(checkpoint.weights);
+  } catch (const std::invalid_argument& error) {
+    throw std::runtime_error("checkpoint '" + args.checkpoint + "': " + error.what());
+  }
+
+  const std::vector<tasks::Example> examples =
+      args.data.empty()
+          ? task->eval_examples(args.samples.value_or(config.train.eval_samples),
+                                args.seed.value_or(config.seed))
+          : task->read_examples(args.data);
+  if (examples.empty()) throw std::runtime_error("no examples to evaluate in '" + args.data + "'");
+  const train::EvalResult result = train::evaluate(*model, *task, train::make_eval_batches(*task, examples));
+
+  nlohmann::ordered_json line = {{"loss", result.loss},
+                                 {"token_acc", result.token_acc},
+                                 {"seq_acc", result.seq_acc},
+                                 {"samples", result.samples}};
+  if (!result.groups.empty()) {
+    nlohmann::ordered_json groups = nlohmann::ordered_json::object();
+    for (const train::GroupResult& g : result.groups)
+      groups[g.name] = {{"token_acc", g.token_acc}, {"seq_acc", g.seq_acc}, {"samples", g.samples}};
+    line["groups"] = groups;
+  }
+  std::fprintf(out, "%s\n", line.dump().c_str());
+  std::fflush(out);
+}
+
+VerbRun add_eval_options(CLI::App& command) {
+  auto args = std::make_shared<EvalArgs>();
+  command.add_option("checkpoint", args->checkpoint, "a .safetensors checkpoint")
+      ->required()
+      ->check(CLI::ExistingFile);
+  CLI::Option* samples = command.add_option("--samples", args->samples,
+                       "held-out examples to generate (default: the config's eval_samples)")
+      ->check(CLI::PositiveNumber);
+  CLI::Option* data = command.add_option("--data", args->data,
+                       "evaluate the examples in this file instead (prompt TAB answer per line)")
+      ->check(CLI::ExistingFile);
+  CLI::Option* seed =
+      command.add_option("--seed", args->seed, "seed of the generated examples (default: the run's)");
+  data->excludes(samples)->excludes(seed);
+  return [args](std::FILE* out) { eval_command(*args, out); };
+}
+
+}  // namespace
+
+extern const Verb eval_verb{
+    "eval", "Evaluate a checkpoint; prints one JSON line (loss, token_acc, seq_acc, samples).",
+    add_eval_options};
+
+}  // namespace qkv::app
