@@ -6,8 +6,8 @@
 #include <unordered_set>
 #include <utility>
 
-#include "core/kernel_util.hpp"
 #include "core/node.hpp"
+#include "core/op.hpp"
 #include "core/tensor.hpp"
 
 namespace qkv::core {
@@ -33,7 +33,7 @@ std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>
     const std::size_t next = stack.back().second;
     if (next < node->inputs.size()) {
       ++stack.back().second;
-      const std::shared_ptr<Node>& input = node->inputs[next].node();
+      const std::shared_ptr<Node>& input = detail::NodeAccess::node(node->inputs[next]);
       if (!input || !input->requires_grad || seen.count(input.get())) continue;
       if (input->history_freed) freed_error(*input);
       seen.insert(input.get());
@@ -47,9 +47,8 @@ std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>
 }
 
 template <class T> void accumulate(const Tensor& into, const Tensor& grad) {
-  const auto [g, fresh] = detail::grad_for_write<T>(into);
   const T* src = grad.data<T>();
-  detail::store_grad(g, fresh, grad.numel(), [src](std::size_t i) { return src[i]; });
+  add_to_grad<T>(into, [src](std::size_t i) { return src[i]; });
 }
 
 }  // namespace
@@ -87,7 +86,7 @@ void Tensor::backward(const Tensor& grad) const {
     // still allocated) always has its grad here, since its consumer ran first.
     Tensor node_grad = std::move(node.grad);
     node.grad = Tensor();
-    if (node_grad.defined()) node.backward(node_grad);
+    if (node_grad.defined()) node.backward(node_grad, node.inputs);
     node.backward = nullptr;
     node.inputs.clear();
     node.history_freed = true;

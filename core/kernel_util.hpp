@@ -1,22 +1,17 @@
-// Helpers shared by the op files (internal to core/): dtype dispatch, shape checks with
-// messages that name the op, and strided loops for broadcasting and reductions.
+// Helpers shared by core's op files (internal to core/): shape checks with messages that
+// name the op, and strided loops for broadcasting and reductions. The op-author API
+// itself (record, dispatch, gradients) is public, in core/op.hpp.
 #pragma once
 
 #include <algorithm>
 #include <stdexcept>
 #include <string>
-#include <utility>
 #include <vector>
 
+#include "core/op.hpp"
 #include "core/tensor.hpp"
 
 namespace qkv::core::detail {
-
-// Calls f(float{}) or f(double{}) by dtype, so op bodies are written once as templates.
-template <class F> decltype(auto) dispatch(DType dtype, F&& f) {
-  if (dtype == DType::f32) return f(float{});
-  return f(double{});
-}
 
 [[noreturn]] inline void shape_error(const char* op, const std::string& what, const Shape& a,
                                      const Shape& b) {
@@ -108,24 +103,6 @@ void strided_loop(const Shape& shape, const Strides& sa, const Strides& sb, F&& 
       index[d] = 0;
     }
   }
-}
-
-// g[i] (+)= value(i) for i < n: overwrites a fresh gradient buffer (see
-// Tensor::grad_buffer(bool&)), adds to one that already holds gradient. The branch is
-// outside the loops so both vectorize.
-template <class T, class F> void store_grad(T* g, bool fresh, std::size_t n, F&& value) {
-  if (fresh) {
-    for (std::size_t i = 0; i < n; ++i) g[i] = value(i);
-  } else {
-    for (std::size_t i = 0; i < n; ++i) g[i] += value(i);
-  }
-}
-
-// The gradient buffer of `t` for a backward that writes all of it: (pointer, fresh).
-template <class T> std::pair<T*, bool> grad_for_write(const Tensor& t) {
-  bool fresh = false;
-  T* g = t.grad_buffer<T>(fresh);
-  return {g, fresh};
 }
 
 }  // namespace qkv::core::detail

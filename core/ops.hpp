@@ -6,6 +6,19 @@
 //   Tensor h = gelu(add(matmul(x, w1), b1));           // broadcasting add
 //   Tensor p = softmax(causal_mask(scores));           // over the last axis
 //   Tensor loss = cross_entropy(logits, targets, mask);  // mean over counted positions
+//
+// A new op is written the same way, outside core too, with core/op.hpp: compute the
+// value, then record() the inputs and a backward that receives them back by index.
+//
+//   Tensor twice(const Tensor& x) {  // float64 only, for brevity
+//     Tensor y = Tensor::empty(x.shape(), x.dtype());
+//     for (std::size_t i = 0; i < x.numel(); ++i) y.data<double>()[i] = 2 * x.data<double>()[i];
+//     record(y, "twice", {x}, [](const Tensor& grad_y, const Inputs& in) {
+//       const double* g = grad_y.data<double>();
+//       add_to_grad<double>(in[0], [g](std::size_t i) { return 2 * g[i]; });
+//     });
+//     return y;
+//   }
 #pragma once
 
 #include <cstdint>

@@ -20,8 +20,6 @@ namespace qkv::core {
 
 namespace {
 
-using detail::dispatch;
-
 struct Layout {
   std::size_t batch = 0, tq = 0, tk = 0, heads = 0, dk = 0, dv = 0;
   std::size_t ldq = 0, ldk = 0, ldv = 0, ldo = 0;  // row strides
@@ -124,7 +122,10 @@ Tensor attention_impl(const Tensor& q, const Tensor& k, const Tensor& v, const A
   }
   if (o.probabilities) *o.probabilities = probs.detach();
   record(out, "attention", {q, k, v},
-         [q, k, v, l, scale, probs, keep = std::move(keep)](const Tensor& g) {
+         [l, scale, probs, keep = std::move(keep)](const Tensor& g, const Inputs& in) {
+           const Tensor& q = in[0];
+           const Tensor& k = in[1];
+           const Tensor& v = in[2];
            const std::size_t tq = l.tq, tk = l.tk;
            const T* pq = q.data<T>();
            const T* pk = k.data<T>();

@@ -11,8 +11,6 @@ namespace qkv::core {
 
 namespace {
 
-using detail::dispatch;
-
 // value(a, b); grad_a(a, b, g) and grad_b(a, b, g) are the contributions to each input.
 template <class T, class Value, class GradA, class GradB>
 Tensor binary(const char* op, const Tensor& a, const Tensor& b, Value value, GradA grad_a,
@@ -33,20 +31,15 @@ Tensor binary(const char* op, const Tensor& a, const Tensor& b, Value value, Gra
       po[i] = value(pa[ia], pb[ib]);
     });
   }
-  record(out, op, {a, b}, [a, b, sa, sb, out_shape, grad_a, grad_b](const Tensor& g) {
+  record(out, op, {a, b}, [sa, sb, out_shape, grad_a, grad_b](const Tensor& g, const Inputs& in) {
+    const Tensor& a = in[0];
+    const Tensor& b = in[1];
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     const T* pg = g.data<T>();
     if (a.shape() == b.shape()) {
-      const std::size_t n = g.numel();
-      if (a.requires_grad()) {
-        const auto [ga, fresh] = detail::grad_for_write<T>(a);
-        detail::store_grad(ga, fresh, n, [&](std::size_t i) { return grad_a(pa[i], pb[i], pg[i]); });
-      }
-      if (b.requires_grad()) {
-        const auto [gb, fresh] = detail::grad_for_write<T>(b);
-        detail::store_grad(gb, fresh, n, [&](std::size_t i) { return grad_b(pa[i], pb[i], pg[i]); });
-      }
+      if (a.requires_grad()) add_to_grad<T>(a, [&](std::size_t i) { return grad_a(pa[i], pb[i], pg[i]); });
+      if (b.requires_grad()) add_to_grad<T>(b, [&](std::size_t i) { return grad_b(pa[i], pb[i], pg[i]); });
       return;
     }
     T* ga = a.requires_grad() ? a.grad_buffer<T>() : nullptr;
@@ -76,12 +69,11 @@ Tensor unary(const char* op, const Tensor& a, Value value, Derivative derivative
   for (std::size_t i = 0; i < n; ++i) po[i] = value(pa[i]);
   // The backward reads the output's values through a detached alias: never the output
   // node itself, which would keep the graph alive through a cycle.
-  record(out, op, {a}, [a, y = out.detach(), derivative, n](const Tensor& g) {
-    const T* px = a.data<T>();
+  record(out, op, {a}, [y = out.detach(), derivative](const Tensor& g, const Inputs& in) {
+    const T* px = in[0].data<T>();
     const T* py = y.data<T>();
     const T* pg = g.data<T>();
-    const auto [ga, fresh] = detail::grad_for_write<T>(a);
-    detail::store_grad(ga, fresh, n, [&](std::size_t i) { return pg[i] * derivative(px[i], py[i]); });
+    add_to_grad<T>(in[0], [&](std::size_t i) { return pg[i] * derivative(px[i], py[i]); });
   });
   return out;
 }
@@ -217,11 +209,10 @@ Tensor gelu(const Tensor& a) {
     }
     for (std::size_t i = 0; i < n; ++i) y[i] = x[i] * T(0.5) * (T(1) + y[i]);
     if (!grad) return out;
-    record(out, "gelu", {a}, [a, slope, n](const Tensor& g) {
+    record(out, "gelu", {a}, [slope](const Tensor& g, const Inputs& in) {
       const T* pg = g.data<T>();
       const T* ps = slope.data<T>();
-      const auto [ga, fresh] = detail::grad_for_write<T>(a);
-      detail::store_grad(ga, fresh, n, [&](std::size_t i) { return pg[i] * ps[i]; });
+      add_to_grad<T>(in[0], [&](std::size_t i) { return pg[i] * ps[i]; });
     });
     return out;
   });

@@ -14,7 +14,6 @@ namespace qkv::core {
 
 namespace {
 
-using detail::dispatch;
 using detail::Strides;
 
 struct MatmulPlan {
@@ -81,7 +80,9 @@ template <class T> Tensor matmul_impl(const Tensor& a, const Tensor& b, bool ta,
       gemm(ta, tb, p.m, p.n, p.k, T(1), pa + ao, p.lda, pb + bo, p.ldb, T(0), pc + co, p.n);
     });
   }
-  record(out, "matmul", {a, b}, [a, b, ta, tb, p](const Tensor& g) {
+  record(out, "matmul", {a, b}, [ta, tb, p](const Tensor& g, const Inputs& in) {
+    const Tensor& a = in[0];
+    const Tensor& b = in[1];
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     const T* pg = g.data<T>();
@@ -117,17 +118,20 @@ template <class T> Tensor linear_impl(const Tensor& x, const Tensor& w, const Te
   }
   gemm(false, true, rows, out_features, in, T(1), x.data<T>(), in, w.data<T>(), in, beta, py,
        out_features);
-  record(out, "linear", {x, w, bias}, [x, w, bias, rows, in, out_features](const Tensor& g) {
+  record(out, "linear", {x, w, bias}, [rows, in, out_features](const Tensor& g, const Inputs& inputs) {
+    const Tensor& x = inputs[0];
+    const Tensor& w = inputs[1];
+    const Tensor& bias = inputs[2];
     const T* pg = g.data<T>();  // (rows, out)
     if (x.requires_grad()) {  // dx = g W
-      const auto [gx, fresh] = detail::grad_for_write<T>(x);
+      const GradTarget<T> gx = grad_for_write<T>(x);
       gemm(false, false, rows, in, out_features, T(1), pg, out_features, w.data<T>(), in,
-           fresh ? T(0) : T(1), gx, in);
+           gx.fresh ? T(0) : T(1), gx.data, in);
     }
     if (w.requires_grad()) {  // dW = gᵀ x
-      const auto [gw, fresh] = detail::grad_for_write<T>(w);
+      const GradTarget<T> gw = grad_for_write<T>(w);
       gemm(true, false, out_features, in, rows, T(1), pg, out_features, x.data<T>(), in,
-           fresh ? T(0) : T(1), gw, in);
+           gw.fresh ? T(0) : T(1), gw.data, in);
     }
     if (bias.defined() && bias.requires_grad()) {  // db = column sums of g
       T* gb = bias.grad_buffer<T>();

@@ -3,7 +3,6 @@
 // keeps only what its backward needs (the output, or per-row statistics).
 #include <cmath>
 #include <limits>
-#include <tuple>
 
 #include "core/kernel_util.hpp"
 #include "core/ops.hpp"
@@ -13,8 +12,6 @@
 namespace qkv::core {
 
 namespace {
-
-using detail::dispatch;
 
 std::size_t last_axis(const char* op, const Tensor& a) {
   detail::check_defined(op, a, "input");
@@ -32,16 +29,16 @@ Tensor softmax(const Tensor& a) {
     const std::size_t rows = n ? a.numel() / n : 0;
     for (std::size_t r = 0; r < rows; ++r) detail::softmax_row(a.data<T>() + r * n, out.data<T>() + r * n, n);
     // dx = y ⊙ (dy − Σ dy ⊙ y) per row.
-    record(out, "softmax", {a}, [a, y = out.detach(), n, rows](const Tensor& g) {
+    record(out, "softmax", {a}, [y = out.detach(), n, rows](const Tensor& g, const Inputs& in) {
       const T* py = y.data<T>();
       const T* pg = g.data<T>();
-      const auto [ga, fresh] = detail::grad_for_write<T>(a);
+      const auto [ga, fresh] = grad_for_write<T>(in[0]);
       for (std::size_t r = 0; r < rows; ++r) {
         const std::size_t o = r * n;
         T dot = 0;
 #pragma omp simd reduction(+ : dot)
         for (std::size_t j = 0; j < n; ++j) dot += pg[o + j] * py[o + j];
-        detail::store_grad(ga + o, fresh, n, [&](std::size_t j) { return py[o + j] * (pg[o + j] - dot); });
+        store_grad(ga + o, fresh, n, [&](std::size_t j) { return py[o + j] * (pg[o + j] - dot); });
       }
     });
     return out;
@@ -62,10 +59,10 @@ Tensor log_softmax(const Tensor& a) {
       for (std::size_t j = 0; j < n; ++j) py[r * n + j] = px[r * n + j] - lse;
     }
     // dx = dy − exp(y) Σ dy per row.
-    record(out, "log_softmax", {a}, [a, y = out.detach(), n, rows](const Tensor& g) {
+    record(out, "log_softmax", {a}, [y = out.detach(), n, rows](const Tensor& g, const Inputs& in) {
       const T* py = y.data<T>();
       const T* pg = g.data<T>();
-      const auto [ga, fresh] = detail::grad_for_write<T>(a);
+      const auto [ga, fresh] = grad_for_write<T>(in[0]);
       std::vector<T> p(n);
       for (std::size_t r = 0; r < rows; ++r) {
         const std::size_t o = r * n;
@@ -73,7 +70,7 @@ Tensor log_softmax(const Tensor& a) {
 #pragma omp simd reduction(+ : total)
         for (std::size_t j = 0; j < n; ++j) total += pg[o + j];
         detail::exp_array(py + o, p.data(), n);
-        detail::store_grad(ga + o, fresh, n, [&](std::size_t j) { return pg[o + j] - p[j] * total; });
+        store_grad(ga + o, fresh, n, [&](std::size_t j) { return pg[o + j] - p[j] * total; });
       }
     });
     return out;
@@ -99,9 +96,9 @@ Tensor masked_fill(const Tensor& a, const Tensor& mask, double value) {
     const T* pa = a.data<T>();
     T* po = out.data<T>();
     for (std::size_t i = 0; i < fill.size(); ++i) po[i] = fill[i] ? static_cast<T>(value) : pa[i];
-    record(out, "masked_fill", {a}, [a, fill = std::move(fill)](const Tensor& g) {
+    record(out, "masked_fill", {a}, [fill = std::move(fill)](const Tensor& g, const Inputs& in) {
       const T* pg = g.data<T>();
-      T* ga = a.grad_buffer<T>();
+      T* ga = in[0].grad_buffer<T>();
       for (std::size_t i = 0; i < fill.size(); ++i)
         if (!fill[i]) ga[i] += pg[i];
     });
@@ -169,13 +166,15 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
     // With x̂ = (x − μ) σ⁻¹ and ĝ = dy ⊙ w:
     //   dx = σ⁻¹ (ĝ − mean(ĝ) − x̂ mean(ĝ ⊙ x̂)),  dw = Σ dy ⊙ x̂,  db = Σ dy.
     record(out, "layer_norm", {x, weight, bias},
-           [x, weight, bias, n, rows, xhat, rstd = std::move(rstd)](const Tensor& g) {
+           [n, rows, xhat, rstd = std::move(rstd)](const Tensor& g, const Inputs& in) {
+             const Tensor& x = in[0];
+             const Tensor& weight = in[1];
+             const Tensor& bias = in[2];
              const T* pg = g.data<T>();
              const std::vector<T> ones(weight.defined() ? 0 : n, T(1));
              const T* pw = weight.defined() ? weight.data<T>() : ones.data();
-             T* gx = nullptr;
-             bool gx_fresh = false;
-             if (x.requires_grad()) std::tie(gx, gx_fresh) = detail::grad_for_write<T>(x);
+             GradTarget<T> gx{nullptr, false};
+             if (x.requires_grad()) gx = grad_for_write<T>(x);
              T* gw = weight.defined() && weight.requires_grad() ? weight.grad_buffer<T>() : nullptr;
              T* gb = bias.defined() && bias.requires_grad() ? bias.grad_buffer<T>() : nullptr;
              for (std::size_t r = 0; r < rows; ++r) {
@@ -185,7 +184,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
                  for (std::size_t j = 0; j < n; ++j) gw[j] += dy[j] * xh[j];
                if (gb)
                  for (std::size_t j = 0; j < n; ++j) gb[j] += dy[j];
-               if (!gx) continue;
+               if (!gx.data) continue;
                T mean_g = 0, mean_gx = 0;
 #pragma omp simd reduction(+ : mean_g, mean_gx)
                for (std::size_t j = 0; j < n; ++j) {
@@ -196,8 +195,8 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
                mean_g /= static_cast<T>(n);
                mean_gx /= static_cast<T>(n);
                const T rs = rstd[r];
-               detail::store_grad(gx + r * n, gx_fresh, n,
-                                  [&](std::size_t j) { return rs * (dy[j] * pw[j] - mean_g - xh[j] * mean_gx); });
+               store_grad(gx.data + r * n, gx.fresh, n,
+                          [&](std::size_t j) { return rs * (dy[j] * pw[j] - mean_g - xh[j] * mean_gx); });
              }
            });
     return out;
@@ -226,9 +225,9 @@ Tensor embedding(const Tensor& weight, const Ids& ids) {
     for (std::size_t i = 0; i < ids.values.size(); ++i)
       std::copy(pw + ids.values[i] * width, pw + (ids.values[i] + 1) * width, po + i * width);
     // Scatter-add: a row picked several times receives the sum of its gradients.
-    record(out, "embedding", {weight}, [weight, ids = ids.values, width](const Tensor& g) {
+    record(out, "embedding", {weight}, [ids = ids.values, width](const Tensor& g, const Inputs& in) {
       const T* pg = g.data<T>();
-      T* gw = weight.grad_buffer<T>();
+      T* gw = in[0].grad_buffer<T>();
       for (std::size_t i = 0; i < ids.size(); ++i)
         for (std::size_t j = 0; j < width; ++j) gw[ids[i] * width + j] += pg[i * width + j];
     });
@@ -270,9 +269,10 @@ Tensor cross_entropy(const Tensor& logits, const Ids& targets, const std::vector
     Tensor out = Tensor::scalar(total / static_cast<double>(counted), logits.dtype());
     // d loss / d x = (softmax(x) − onehot(t)) / counted on counted rows.
     record(out, "cross_entropy", {logits},
-           [logits, t = targets.values, mask, lse = std::move(lse), vocab, counted](const Tensor& g) {
-             const T* px = logits.data<T>();
-             const auto [gx, fresh] = detail::grad_for_write<T>(logits);
+           [t = targets.values, mask, lse = std::move(lse), vocab, counted](const Tensor& g,
+                                                                             const Inputs& in) {
+             const T* px = in[0].data<T>();
+             const auto [gx, fresh] = grad_for_write<T>(in[0]);
              const T scale = g.data<T>()[0] / static_cast<T>(counted);
              std::vector<T> p(vocab);
              for (std::size_t r = 0; r < t.size(); ++r) {
@@ -283,7 +283,7 @@ Tensor cross_entropy(const Tensor& logits, const Ids& targets, const std::vector
                }
                for (std::size_t j = 0; j < vocab; ++j) p[j] = px[o + j] - lse[r];
                detail::exp_array(p.data(), p.data(), vocab);  // softmax(x) of the row
-               detail::store_grad(gx + o, fresh, vocab, [&](std::size_t j) { return scale * p[j]; });
+               store_grad(gx + o, fresh, vocab, [&](std::size_t j) { return scale * p[j]; });
                gx[o + t[r]] -= scale;
              }
            });
@@ -304,9 +304,9 @@ Tensor dropout(const Tensor& a, double p, bool training, Rng& rng) {
     const T* pa = a.data<T>();
     T* po = out.data<T>();
     for (std::size_t i = 0; i < scale.size(); ++i) po[i] = pa[i] * scale[i];
-    record(out, "dropout", {a}, [a, scale = std::move(scale)](const Tensor& g) {
+    record(out, "dropout", {a}, [scale = std::move(scale)](const Tensor& g, const Inputs& in) {
       const T* pg = g.data<T>();
-      T* ga = a.grad_buffer<T>();
+      T* ga = in[0].grad_buffer<T>();
       for (std::size_t i = 0; i < scale.size(); ++i) ga[i] += pg[i] * scale[i];
     });
     return out;

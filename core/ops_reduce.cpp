@@ -11,8 +11,6 @@ namespace qkv::core {
 
 namespace {
 
-using detail::dispatch;
-
 struct Reduction {
   Shape kept;    // input shape with reduced axes set to 1
   Shape result;  // kept, or without the reduced axes
@@ -66,7 +64,8 @@ template <class T> Tensor sum_impl(const char* op, const Tensor& a, const Reduct
     const std::size_t n = out.numel();
     for (std::size_t i = 0; i < n; ++i) po[i] *= scale;
   }
-  record(out, op, {a}, [a, r, scale](const Tensor& g) {
+  record(out, op, {a}, [r, scale](const Tensor& g, const Inputs& in) {
+    const Tensor& a = in[0];
     const T* pg = g.data<T>();
     T* ga = a.grad_buffer<T>();
     const detail::Strides unused(a.dim(), 0);
@@ -124,9 +123,9 @@ Tensor max(const Tensor& a, const std::vector<int>& axes, bool keepdim) {
         seen[o] = true;
       }
     });
-    record(out, "max", {a}, [a, argmax = std::move(argmax)](const Tensor& g) {
+    record(out, "max", {a}, [argmax = std::move(argmax)](const Tensor& g, const Inputs& in) {
       const T* pg = g.data<T>();
-      T* ga = a.grad_buffer<T>();
+      T* ga = in[0].grad_buffer<T>();
       for (std::size_t o = 0; o < argmax.size(); ++o) ga[argmax[o]] += pg[o];
     });
     return out;

@@ -11,7 +11,6 @@ namespace qkv::core {
 
 namespace {
 
-using detail::dispatch;
 using detail::Strides;
 
 // out[i] = in[base + offset(i)] over out_shape, where offset follows in_strides; backward
@@ -25,9 +24,9 @@ Tensor gather_strided(const char* op, const Tensor& a, const Shape& out_shape,
   const Strides unused(out_shape.size(), 0);
   detail::strided_loop(out_shape, in_strides, unused,
                        [&](std::size_t i, std::size_t ia, std::size_t) { po[i] = pa[ia]; });
-  record(out, op, {a}, [a, out_shape, in_strides, base](const Tensor& g) {
+  record(out, op, {a}, [out_shape, in_strides, base](const Tensor& g, const Inputs& in) {
     const T* pg = g.data<T>();
-    T* ga = a.grad_buffer<T>() + base;
+    T* ga = in[0].grad_buffer<T>() + base;
     const Strides unused(out_shape.size(), 0);
     detail::strided_loop(out_shape, in_strides, unused,
                          [&](std::size_t i, std::size_t ia, std::size_t) { ga[ia] += pg[i]; });
@@ -41,9 +40,10 @@ Tensor reshape(const Tensor& a, const Shape& shape) {
   detail::check_defined("reshape", a, "input");
   if (shape_numel(shape) != a.numel())
     detail::shape_error("reshape", "element counts differ", a.shape(), shape);
-  Tensor out = a.detach();
-  out.node()->shape = shape;
-  record(out, "reshape", {a}, [a](const Tensor& g) {
+  Tensor out = a.detach();  // the same storage, seen through the new shape
+  detail::NodeAccess::node(out)->shape = shape;
+  record(out, "reshape", {a}, [](const Tensor& g, const Inputs& in) {
+    const Tensor& a = in[0];
     dispatch(a.dtype(), [&](auto tag) {
       using T = decltype(tag);
       const T* pg = g.data<T>();
@@ -131,7 +131,7 @@ Tensor concat(const std::vector<Tensor>& parts, int axis) {
       detail::strided_loop(p.shape(), detail::contiguous_strides(p.shape()), out_strides,
                            [&](std::size_t i, std::size_t, std::size_t io) { po[io] = pp[i]; });
     }
-    record(out, "concat", parts, [parts, bases, out_strides](const Tensor& g) {
+    record(out, "concat", parts, [bases, out_strides](const Tensor& g, const Inputs& parts) {
       for (std::size_t k = 0; k < parts.size(); ++k) {
         const Tensor& p = parts[k];
         if (!p.requires_grad()) continue;

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "core/node.hpp"
+#include "core/op.hpp"
 #include "core/random.hpp"
 
 namespace qkv::core {
@@ -30,7 +31,7 @@ Tensor make_tensor(const Shape& shape, DType dtype) {
   node->shape = shape;
   node->numel = shape_numel(shape);
   node->storage = make_storage(dtype, node->numel);
-  return Tensor(std::move(node));
+  return detail::NodeAccess::wrap(std::move(node));
 }
 
 template <class T, class F> void fill_with(Tensor& t, F&& value_at) {
@@ -208,17 +209,22 @@ template <class T> T* Tensor::grad_buffer() const {
   return n.grad.data<T>();
 }
 
-template <class T> T* Tensor::grad_buffer(bool& fresh) const {
-  Node& n = *node_;
-  fresh = !n.grad.defined();
-  if (fresh) n.grad = empty(n.shape, n.dtype);
-  return n.grad.data<T>();
-}
-
 template float* Tensor::grad_buffer<float>() const;
 template double* Tensor::grad_buffer<double>() const;
-template float* Tensor::grad_buffer<float>(bool&) const;
-template double* Tensor::grad_buffer<double>(bool&) const;
+
+template <class T> GradTarget<T> grad_for_write(const Tensor& t) {
+  Node& n = *detail::NodeAccess::node(t);
+  // Checked before allocating: an uninitialized buffer left behind would pass for gradient.
+  if (n.dtype != dtype_of<T>())
+    throw std::invalid_argument(std::string("grad_for_write: tensor is ") + dtype_name(n.dtype) +
+                                ", asked for " + dtype_name(dtype_of<T>()));
+  const bool fresh = !n.grad.defined();
+  if (fresh) n.grad = Tensor::empty(n.shape, n.dtype);
+  return {n.grad.data<T>(), fresh};
+}
+
+template GradTarget<float> grad_for_write<float>(const Tensor&);
+template GradTarget<double> grad_for_write<double>(const Tensor&);
 
 Tensor Tensor::detach() const {
   const Node& n = node_of(node_);
@@ -227,7 +233,7 @@ Tensor Tensor::detach() const {
   node->shape = n.shape;
   node->numel = n.numel;
   node->storage = n.storage;
-  return Tensor(std::move(node));
+  return detail::NodeAccess::wrap(std::move(node));
 }
 
 Tensor Tensor::clone() const { return to(dtype()); }
@@ -280,12 +286,12 @@ bool needs_grad(std::initializer_list<const Tensor*> inputs) {
   return false;
 }
 
-void record(Tensor& result, const char* op, std::vector<Tensor> inputs, BackwardFn backward) {
+void record(Tensor& result, const char* op, Inputs inputs, BackwardFn backward) {
   if (!grad_mode) return;
   const bool any = std::any_of(inputs.begin(), inputs.end(),
                                [](const Tensor& t) { return t.defined() && t.requires_grad(); });
   if (!any) return;
-  Node& n = *result.node();
+  Node& n = *detail::NodeAccess::node(result);
   n.requires_grad = true;
   n.op = op;
   n.inputs = std::move(inputs);

@@ -3,23 +3,25 @@
 // A node holds a value (row-major, contiguous storage of float or double), a lazily
 // allocated gradient, whether it requires grad, and — when it was produced by an op
 // while grad mode was on — its input tensors and a backward function. Copying a Tensor
-// shares the node, like a shared_ptr. The dtype is a runtime property so that one model
-// can be run in float32 for training and converted to float64 for gradient checks.
+// shares the node, like a shared_ptr; the node itself is internal to core/. The dtype is
+// a runtime property so that one model can be run in float32 for training and converted
+// to float64 for gradient checks.
 //
 //   Tensor w = Tensor::randn({3, 4}, rng).requires_grad_();
 //   Tensor loss = sum(mul(w, w));
 //   loss.backward();            // w.grad() now holds 2w
 //
-// This header stays free of xtensor so that every file may include it cheaply; the
-// storage and the graph walk live in tensor.cpp / autograd.cpp.
+// The ops are in core/ops.hpp; writing a new op (record, dispatch, add_to_grad) is
+// core/op.hpp. This header stays free of xtensor so that every file may include it
+// cheaply; the storage and the graph walk live in tensor.cpp / autograd.cpp.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace qkv::core {
@@ -34,13 +36,10 @@ std::size_t shape_numel(const Shape& shape);
 std::string shape_str(const Shape& shape);  // "[2, 3, 4]"
 
 class Rng;
-class Tensor;
 struct Node;
-
-// The gradient function of an op: it receives the gradient of the op's output and
-// accumulates into its inputs' gradients (see Tensor::grad_buffer). It must not capture
-// the op's own output tensor (that would be a reference cycle).
-using BackwardFn = std::function<void(const Tensor& grad_output)>;
+namespace detail {
+struct NodeAccess;  // core's internal way from a Tensor to its node (core/node.hpp)
+}
 
 class Tensor {
  public:
@@ -96,34 +95,23 @@ class Tensor {
   // gradient is dropped.
   void convert_(DType dtype);
 
-  // For op authors: the gradient buffer of this tensor, allocated as zeros the first
-  // time it is asked for. Backward functions accumulate into it.
+  // The gradient as a writable buffer, allocated as zeros the first time it is asked
+  // for: optimizers update and clip it in place, and backward functions add into it
+  // (core/op.hpp). T must match dtype() (checked).
   template <class T> T* grad_buffer() const;
-  // Like grad_buffer, but a buffer this call allocates is left uninitialized and `fresh`
-  // is set: the caller must then write every element (= instead of +=). Saves the zero
-  // fill of most gradients on the backward's hot path.
-  template <class T> T* grad_buffer(bool& fresh) const;
 
-  // Same node (identity, not value equality).
+  // Identity, not value equality: two handles are the same tensor when they share one
+  // node. id() is that identity as a key for maps and sets (e.g. to find a parameter
+  // listed twice); it is only meaningful while the tensor is alive.
   bool same(const Tensor& other) const { return node_ == other.node_; }
-
-  // For op authors and the graph walk.
-  const std::shared_ptr<Node>& node() const { return node_; }
-  explicit Tensor(std::shared_ptr<Node> node) : node_(std::move(node)) {}
+  const void* id() const { return node_.get(); }
 
  private:
+  friend struct detail::NodeAccess;
+  explicit Tensor(std::shared_ptr<Node> node) : node_(std::move(node)) {}
+
   std::shared_ptr<Node> node_;
 };
-
-// For op authors: attach history to a freshly computed result. If grad mode is on and
-// any input requires grad, `result` becomes a non-leaf that requires grad, remembers
-// `inputs`, and runs `backward` during Tensor::backward(). Otherwise nothing is recorded
-// (and `backward` is dropped). `op` names the op in error messages.
-void record(Tensor& result, const char* op, std::vector<Tensor> inputs, BackwardFn backward);
-
-// Whether any of the inputs will need a gradient (grad mode on and one requires grad):
-// ops skip saving what only backward needs when this is false.
-bool needs_grad(std::initializer_list<const Tensor*> inputs);
 
 // Graph building switch. While a NoGrad is alive, ops record nothing.
 class NoGrad {

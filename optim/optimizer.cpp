@@ -35,7 +35,7 @@ Optimizer::Optimizer(std::string name, std::vector<ParamGroup> groups, double de
                      double default_weight_decay, std::vector<std::string> buffer_names)
     : name_(std::move(name)), buffer_names_(std::move(buffer_names)) {
   std::set<std::string> names;
-  std::map<const core::Node*, std::string> nodes;  // to catch one tensor under two names
+  std::map<const void*, std::string> nodes;  // Tensor::id(): to catch one tensor under two names
   for (std::size_t g = 0; g < groups.size(); ++g) {
     ParamGroup& input = groups[g];
     Group group;
@@ -54,7 +54,7 @@ Optimizer::Optimizer(std::string name, std::vector<ParamGroup> groups, double de
         throw std::invalid_argument(name_ + ": parameter '" + p.name +
                                     "' is given more than once");
       }
-      auto seen = nodes.emplace(p.tensor.node().get(), p.name);
+      auto seen = nodes.emplace(p.tensor.id(), p.name);
       if (!seen.second) {
         throw std::invalid_argument(name_ + ": parameters '" + seen.first->second + "' and '" +
                                     p.name + "' are the same tensor");

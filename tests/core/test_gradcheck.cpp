@@ -3,6 +3,7 @@
 
 #include <stdexcept>
 
+#include "core/op.hpp"
 #include "tests/core/gradcheck_util.hpp"
 
 using namespace qkv::core;
@@ -13,9 +14,10 @@ namespace {
 Tensor broken_square(const Tensor& x) {
   Tensor out = Tensor::empty(x.shape(), DType::f64);
   for (std::size_t i = 0; i < x.numel(); ++i) out.data<double>()[i] = x.data<double>()[i] * x.data<double>()[i];
-  record(out, "broken_square", {x}, [x](const Tensor& g) {
-    for (std::size_t i = 0; i < x.numel(); ++i)
-      x.grad_buffer<double>()[i] += g.data<double>()[i] * (i == 2 ? 1.0 : 2.0) * x.data<double>()[i];
+  record(out, "broken_square", {x}, [](const Tensor& g, const Inputs& in) {
+    const double* px = in[0].data<double>();
+    const double* pg = g.data<double>();
+    add_to_grad<double>(in[0], [&](std::size_t i) { return pg[i] * (i == 2 ? 1.0 : 2.0) * px[i]; });
   });
   return out;
 }

@@ -1,0 +1,100 @@
+// The op-author API: everything needed to write a differentiable op, the way core's own
+// ops (ops_*.cpp) and a user's (examples/custom_layer/silu.cpp) are written.
+//
+// An op computes its value over raw pointers, then calls record() with the tensors it
+// read and a backward function. The inputs passed to record() are the single source of
+// truth: the backward receives them back, by index, as `inputs`, so it never captures an
+// input tensor itself (it may capture saved non-input values: a detached output, shapes,
+// scales, per-row statistics). It must not capture the op's own output either (that would
+// be a reference cycle and leak the graph). It adds the input gradients, never overwrites
+// them: an input may feed other ops too.
+//
+//   template <class T> Tensor square_impl(const Tensor& x) {
+//     Tensor y = Tensor::empty(x.shape(), x.dtype());
+//     const T* px = x.data<T>();
+//     T* py = y.data<T>();
+//     for (std::size_t i = 0; i < x.numel(); ++i) py[i] = px[i] * px[i];
+//     record(y, "square", {x}, [](const Tensor& grad_y, const Inputs& in) {
+//       const T* px = in[0].data<T>();
+//       const T* pg = grad_y.data<T>();
+//       add_to_grad<T>(in[0], [&](std::size_t i) { return T(2) * px[i] * pg[i]; });
+//     });
+//     return y;
+//   }
+//   Tensor square(const Tensor& x) {
+//     return dispatch(x.dtype(), [&](auto tag) { return square_impl<decltype(tag)>(x); });
+//   }
+//
+// Gradients, in order of preference:
+//   add_to_grad<T>(t, value)       every element: grad[i] += value(i) (or = on a fresh
+//                                  buffer, which skips a zero fill);
+//   grad_for_write<T>(t) + store_grad  the same, for a backward that writes the gradient
+//                                  row by row or with a gemm (beta = fresh ? 0 : 1);
+//   t.grad_buffer<T>()             a zero-initialized buffer for scattered += (broadcast
+//                                  sums, embedding rows, argmax).
+// Write only the gradients of inputs that require grad (any other would get a buffer
+// nobody reads): check inputs[i].requires_grad(), which a one-input op may skip since
+// record() keeps a backward only when some input requires grad. An optional input may be
+// an undefined Tensor (linear's bias): check defined() first.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <initializer_list>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace qkv::core {
+
+// The tensors an op listed in record(), in the same order.
+using Inputs = std::vector<Tensor>;
+
+// The gradient function of an op: it receives the gradient of the op's output and the
+// op's inputs, and adds into the inputs' gradients.
+using BackwardFn = std::function<void(const Tensor& grad_output, const Inputs& inputs)>;
+
+// Attaches history to a freshly computed result. If grad mode is on and any input
+// requires grad, `result` becomes a non-leaf that requires grad, keeps `inputs`, and
+// runs `backward(grad_of_result, inputs)` during Tensor::backward(). Otherwise nothing is
+// recorded (and `backward` is dropped). `op` names the op in error messages.
+void record(Tensor& result, const char* op, Inputs inputs, BackwardFn backward);
+
+// Whether any of the inputs will need a gradient (grad mode on and one requires grad):
+// an op skips saving what only its backward needs when this is false.
+bool needs_grad(std::initializer_list<const Tensor*> inputs);
+
+// Calls f(float{}) or f(double{}) by dtype, so that an op body is written once as a
+// template over its element type T = decltype(tag).
+template <class F> decltype(auto) dispatch(DType dtype, F&& f) {
+  if (dtype == DType::f32) return f(float{});
+  return f(double{});
+}
+
+// Where a backward writes the whole gradient of one input. A buffer that did not exist
+// yet is allocated uninitialized and marked fresh: every element must then be written
+// with = (store_grad does that). Otherwise it already holds gradient: add with +=.
+template <class T> struct GradTarget {
+  T* data;
+  bool fresh;
+};
+// T must be t's dtype (checked).
+template <class T> GradTarget<T> grad_for_write(const Tensor& t);
+
+// g[i] = value(i) into a fresh buffer, g[i] += value(i) otherwise, for i < n. The branch
+// is outside the loops so that both vectorize.
+template <class T, class F> void store_grad(T* g, bool fresh, std::size_t n, F&& value) {
+  if (fresh) {
+    for (std::size_t i = 0; i < n; ++i) g[i] = value(i);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) g[i] += value(i);
+  }
+}
+
+// Adds value(i) to every element i of t's gradient (t.numel() elements).
+template <class T, class F> void add_to_grad(const Tensor& t, F&& value) {
+  const GradTarget<T> g = grad_for_write<T>(t);
+  store_grad(g.data, g.fresh, t.numel(), value);
+}
+
+}  // namespace qkv::core
