@@ -117,6 +117,101 @@ Tensor causal_mask(const Tensor& a) {
   return masked_fill(a, mask, -std::numeric_limits<double>::infinity());
 }
 
+namespace {
+
+// Layer norm over rows of n, llm.c style: x (rows, n) -> y (rows, n), keeping what the
+// backward needs, x̂ = (x − μ) σ⁻¹ (rows, n) and σ⁻¹ (rows). w and b are (n).
+template <class T>
+void layer_norm_forward(const T* x, const T* w, const T* b, T eps, std::size_t rows,
+                        std::size_t n, T* y, T* xhat, T* rstd) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    const T* row = x + r * n;
+    T* xh = xhat + r * n;
+    T mu = 0;
+#pragma omp simd reduction(+ : mu)
+    for (std::size_t j = 0; j < n; ++j) mu += row[j];
+    mu /= static_cast<T>(n);
+    T var = 0;
+#pragma omp simd reduction(+ : var)
+    for (std::size_t j = 0; j < n; ++j) {
+      xh[j] = row[j] - mu;
+      var += xh[j] * xh[j];
+    }
+    var /= static_cast<T>(n);  // biased, as PyTorch
+    const T rs = T(1) / std::sqrt(var + eps);
+    rstd[r] = rs;
+    T* yr = y + r * n;
+    for (std::size_t j = 0; j < n; ++j) {
+      xh[j] *= rs;
+      yr[j] = xh[j] * w[j] + b[j];
+    }
+  }
+}
+
+// The backward of layer_norm_forward. With ĝ = dy ⊙ w, per row:
+//   dx = σ⁻¹ (ĝ − mean(ĝ) − x̂ mean(ĝ ⊙ x̂)),  dw += Σ dy ⊙ x̂,  db += Σ dy.
+// dy, x̂: (rows, n); dx, dw, db may be null (not wanted); dx is written with = when
+// dx_fresh, added to otherwise.
+template <class T>
+void layer_norm_backward(const T* dy, const T* xhat, const T* rstd, const T* w, std::size_t rows,
+                         std::size_t n, T* dx, bool dx_fresh, T* dw, T* db) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    const T* xh = xhat + r * n;
+    const T* g = dy + r * n;
+    if (dw)
+      for (std::size_t j = 0; j < n; ++j) dw[j] += g[j] * xh[j];
+    if (db)
+      for (std::size_t j = 0; j < n; ++j) db[j] += g[j];
+    if (!dx) continue;
+    T mean_g = 0, mean_gx = 0;
+#pragma omp simd reduction(+ : mean_g, mean_gx)
+    for (std::size_t j = 0; j < n; ++j) {
+      const T gh = g[j] * w[j];
+      mean_g += gh;
+      mean_gx += gh * xh[j];
+    }
+    mean_g /= static_cast<T>(n);
+    mean_gx /= static_cast<T>(n);
+    const T rs = rstd[r];
+    store_grad(dx + r * n, dx_fresh, n,
+               [&](std::size_t j) { return rs * (g[j] * w[j] - mean_g - xh[j] * mean_gx); });
+  }
+}
+
+template <class T>
+Tensor layer_norm_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+                       std::size_t n) {
+  const std::size_t rows = n ? x.numel() / n : 0;  // (..., n) -> (rows, n)
+  // Missing weight / bias act as ones / zeros, so the row loops have no branches.
+  const std::vector<T> ones(weight.defined() ? 0 : n, T(1)), zeros(bias.defined() ? 0 : n, T(0));
+  const T* pw = weight.defined() ? weight.data<T>() : ones.data();
+  const T* pb = bias.defined() ? bias.data<T>() : zeros.data();
+  Tensor out = Tensor::empty(x.shape(), x.dtype());
+  // x̂ in a Tensor for its uninitialized storage.
+  Tensor xhat = Tensor::empty(x.shape(), x.dtype());
+  std::vector<T> rstd(rows);
+  layer_norm_forward(x.data<T>(), pw, pb, static_cast<T>(eps), rows, n, out.data<T>(),
+                     xhat.data<T>(), rstd.data());
+  if (!needs_grad({&x, &weight, &bias})) return out;
+  record(out, "layer_norm", {x, weight, bias},
+         [n, rows, xhat, rstd = std::move(rstd)](const Tensor& g, const Inputs& in) {
+           const Tensor& x = in[0];
+           const Tensor& weight = in[1];
+           const Tensor& bias = in[2];
+           const std::vector<T> ones(weight.defined() ? 0 : n, T(1));
+           const T* pw = weight.defined() ? weight.data<T>() : ones.data();
+           GradTarget<T> gx{nullptr, false};
+           if (x.requires_grad()) gx = grad_for_write<T>(x);
+           T* gw = weight.defined() && weight.requires_grad() ? weight.grad_buffer<T>() : nullptr;
+           T* gb = bias.defined() && bias.requires_grad() ? bias.grad_buffer<T>() : nullptr;
+           layer_norm_backward(g.data<T>(), xhat.data<T>(), rstd.data(), pw, rows, n, gx.data,
+                               gx.fresh, gw, gb);
+         });
+  return out;
+}
+
+}  // namespace
+
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
   const std::size_t n = last_axis("layer_norm", x);
   for (const Tensor* p : {&weight, &bias}) {
@@ -128,78 +223,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
   }
   if (!(eps > 0)) detail::arg_error("layer_norm", "eps must be positive, got " + std::to_string(eps));
   return dispatch(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const std::size_t rows = n ? x.numel() / n : 0;
-    // Missing weight / bias act as ones / zeros, so the row loops have no branches.
-    const std::vector<T> ones(weight.defined() ? 0 : n, T(1)), zeros(bias.defined() ? 0 : n, T(0));
-    const T* pw = weight.defined() ? weight.data<T>() : ones.data();
-    const T* pb = bias.defined() ? bias.data<T>() : zeros.data();
-    Tensor out = Tensor::empty(x.shape(), x.dtype());
-    // What backward needs, llm.c style; x̂ in a Tensor for its uninitialized storage.
-    Tensor xhat = Tensor::empty(x.shape(), x.dtype());
-    std::vector<T> rstd(rows);
-    const T* px = x.data<T>();
-    T* py = out.data<T>();
-    for (std::size_t r = 0; r < rows; ++r) {
-      const T* row = px + r * n;
-      T* xh = xhat.data<T>() + r * n;
-      T mu = 0;
-#pragma omp simd reduction(+ : mu)
-      for (std::size_t j = 0; j < n; ++j) mu += row[j];
-      mu /= static_cast<T>(n);
-      T var = 0;
-#pragma omp simd reduction(+ : var)
-      for (std::size_t j = 0; j < n; ++j) {
-        xh[j] = row[j] - mu;
-        var += xh[j] * xh[j];
-      }
-      var /= static_cast<T>(n);  // biased, as PyTorch
-      const T rs = T(1) / std::sqrt(var + static_cast<T>(eps));
-      rstd[r] = rs;
-      T* y = py + r * n;
-      for (std::size_t j = 0; j < n; ++j) {
-        xh[j] *= rs;
-        y[j] = xh[j] * pw[j] + pb[j];
-      }
-    }
-    if (!needs_grad({&x, &weight, &bias})) return out;
-    // With x̂ = (x − μ) σ⁻¹ and ĝ = dy ⊙ w:
-    //   dx = σ⁻¹ (ĝ − mean(ĝ) − x̂ mean(ĝ ⊙ x̂)),  dw = Σ dy ⊙ x̂,  db = Σ dy.
-    record(out, "layer_norm", {x, weight, bias},
-           [n, rows, xhat, rstd = std::move(rstd)](const Tensor& g, const Inputs& in) {
-             const Tensor& x = in[0];
-             const Tensor& weight = in[1];
-             const Tensor& bias = in[2];
-             const T* pg = g.data<T>();
-             const std::vector<T> ones(weight.defined() ? 0 : n, T(1));
-             const T* pw = weight.defined() ? weight.data<T>() : ones.data();
-             GradTarget<T> gx{nullptr, false};
-             if (x.requires_grad()) gx = grad_for_write<T>(x);
-             T* gw = weight.defined() && weight.requires_grad() ? weight.grad_buffer<T>() : nullptr;
-             T* gb = bias.defined() && bias.requires_grad() ? bias.grad_buffer<T>() : nullptr;
-             for (std::size_t r = 0; r < rows; ++r) {
-               const T* xh = xhat.data<T>() + r * n;
-               const T* dy = pg + r * n;
-               if (gw)
-                 for (std::size_t j = 0; j < n; ++j) gw[j] += dy[j] * xh[j];
-               if (gb)
-                 for (std::size_t j = 0; j < n; ++j) gb[j] += dy[j];
-               if (!gx.data) continue;
-               T mean_g = 0, mean_gx = 0;
-#pragma omp simd reduction(+ : mean_g, mean_gx)
-               for (std::size_t j = 0; j < n; ++j) {
-                 const T gh = dy[j] * pw[j];
-                 mean_g += gh;
-                 mean_gx += gh * xh[j];
-               }
-               mean_g /= static_cast<T>(n);
-               mean_gx /= static_cast<T>(n);
-               const T rs = rstd[r];
-               store_grad(gx.data + r * n, gx.fresh, n,
-                          [&](std::size_t j) { return rs * (dy[j] * pw[j] - mean_g - xh[j] * mean_gx); });
-             }
-           });
-    return out;
+    return layer_norm_impl<decltype(tag)>(x, weight, bias, eps, n);
   });
 }
 
