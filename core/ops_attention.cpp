@@ -72,101 +72,115 @@ Layout check_layout(const Tensor& q, const Tensor& k, const Tensor& v, const Att
   return l;
 }
 
+// Dropout scales on the probabilities, (B, H, T, S): 0 with probability p, else 1/(1-p).
+template <class T> std::vector<T> dropout_scales(std::size_t count, double p, Rng& rng) {
+  std::vector<T> keep(count);
+  const T scale = static_cast<T>(1.0 / (1.0 - p));
+  for (auto& s : keep) s = rng.uniform() < p ? T(0) : scale;
+  return keep;
+}
+
+// Per (batch, head): P = softmax(scale·Q Kᵀ + masks) into probs (B, H, T, S), then
+// O = P V (or (P ⊙ keep) V with dropout) into the head's columns of out (B, T, H*Dv).
+// pad is the (B, S) key padding or null; keep the dropout scales or null.
 template <class T>
-Tensor attention_impl(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o,
-                      const Layout& l) {
+void attention_forward(const T* q, const T* k, const T* v, const Layout& l, T scale, bool causal,
+                       const std::uint8_t* pad, const T* keep, T* out, T* probs) {
   const std::size_t tq = l.tq, tk = l.tk;
-  Tensor out = Tensor::empty({l.batch, tq, l.ldo}, q.dtype());
-  Tensor probs = Tensor::empty({l.batch, l.heads, tq, tk}, q.dtype());
-  const bool drop = o.training && o.dropout > 0.0;
-  std::vector<T> keep;  // dropout scales, (B, H, T, S)
-  if (drop) {
-    keep.resize(probs.numel());
-    const T scale = static_cast<T>(1.0 / (1.0 - o.dropout));
-    for (auto& s : keep) s = o.rng->uniform() < o.dropout ? T(0) : scale;
-  }
-  std::vector<T> dropped(drop ? tq * tk : 0);
-  const T scale = static_cast<T>(o.scale);
   const T neg_inf = -std::numeric_limits<T>::infinity();
-  const T* pq = q.data<T>();
-  const T* pk = k.data<T>();
-  const T* pv = v.data<T>();
-  T* po = out.data<T>();
-  T* pp = probs.data<T>();
+  std::vector<T> dropped(keep ? tq * tk : 0);  // P ⊙ keep of one head, (T, S)
   for (std::size_t b = 0; b < l.batch; ++b) {
-    const std::uint8_t* pad = o.key_padding ? o.key_padding->data() + b * tk : nullptr;
+    const std::uint8_t* pad_b = pad ? pad + b * tk : nullptr;
     for (std::size_t h = 0; h < l.heads; ++h) {
-      const T* qbh = pq + b * tq * l.ldq + h * l.q_head;
-      const T* kbh = pk + b * tk * l.ldk + h * l.k_head;
-      const T* vbh = pv + b * tk * l.ldv + h * l.v_head;
-      T* p = pp + (b * l.heads + h) * tq * tk;
-      gemm(false, true, tq, tk, l.dk, scale, qbh, l.ldq, kbh, l.ldk, T(0), p, tk);  // (T, S)
+      const T* qbh = q + b * tq * l.ldq + h * l.q_head;  // (T, Dk), row stride ldq
+      const T* kbh = k + b * tk * l.ldk + h * l.k_head;  // (S, Dk), row stride ldk
+      const T* vbh = v + b * tk * l.ldv + h * l.v_head;  // (S, Dv), row stride ldv
+      T* p = probs + (b * l.heads + h) * tq * tk;       // (T, S)
+      gemm(false, true, tq, tk, l.dk, scale, qbh, l.ldq, kbh, l.ldk, T(0), p, tk);
       for (std::size_t i = 0; i < tq; ++i) {
         T* row = p + i * tk;
-        if (o.causal)
+        if (causal)
           for (std::size_t j = i + 1; j < tk; ++j) row[j] = neg_inf;
-        if (pad)
+        if (pad_b)
           for (std::size_t j = 0; j < tk; ++j)
-            if (pad[j]) row[j] = neg_inf;
+            if (pad_b[j]) row[j] = neg_inf;
         detail::softmax_row(row, row, tk);  // a row with every key masked: all zeros
       }
       const T* weights = p;
-      if (drop) {
-        const T* ks = keep.data() + (b * l.heads + h) * tq * tk;
+      if (keep) {
+        const T* ks = keep + (b * l.heads + h) * tq * tk;
         for (std::size_t i = 0; i < tq * tk; ++i) dropped[i] = p[i] * ks[i];
         weights = dropped.data();
       }
-      gemm(false, false, tq, l.dv, tk, T(1), weights, tk, vbh, l.ldv, T(0), po + b * tq * l.ldo + h * l.dv,
+      gemm(false, false, tq, l.dv, tk, T(1), weights, tk, vbh, l.ldv, T(0), out + b * tq * l.ldo + h * l.dv,
            l.ldo);  // (T, Dv) into the head's columns
     }
   }
+}
+
+// The backward of attention_forward, per (batch, head), from dO (B, T, H*Dv) and the
+// saved probs: dV += (P ⊙ keep)ᵀ dO; dP = dO Vᵀ (⊙ keep); dS = P ⊙ (dP − rowsum(dP ⊙ P));
+// dQ += scale·dS K; dK += scale·dSᵀ Q. dq, dk, dv may be null (not wanted).
+template <class T>
+void attention_backward(const T* dout, const T* q, const T* k, const T* v, const T* probs,
+                        const T* keep, const Layout& l, T scale, T* dq, T* dk, T* dv) {
+  const std::size_t tq = l.tq, tk = l.tk;
+  std::vector<T> ds(tq * tk), weights(keep ? tq * tk : 0);  // dP then dS, and P ⊙ keep: (T, S)
+  for (std::size_t b = 0; b < l.batch; ++b) {
+    for (std::size_t h = 0; h < l.heads; ++h) {
+      const std::size_t qo = b * tq * l.ldq + h * l.q_head;
+      const std::size_t ko = b * tk * l.ldk + h * l.k_head;
+      const std::size_t vo = b * tk * l.ldv + h * l.v_head;
+      const T* gbh = dout + b * tq * l.ldo + h * l.dv;  // (T, Dv), row stride ldo
+      const T* p = probs + (b * l.heads + h) * tq * tk;
+      const T* ks = keep ? keep + (b * l.heads + h) * tq * tk : nullptr;
+      const T* used = p;
+      if (ks) {
+        for (std::size_t i = 0; i < tq * tk; ++i) weights[i] = p[i] * ks[i];
+        used = weights.data();
+      }
+      if (dv)  // dV += Pᵀ dO
+        gemm(true, false, tk, l.dv, tq, T(1), used, tk, gbh, l.ldo, T(1), dv + vo, l.ldv);
+      if (!dq && !dk) continue;
+      gemm(false, true, tq, tk, l.dv, T(1), gbh, l.ldo, v + vo, l.ldv, T(0), ds.data(), tk);
+      for (std::size_t i = 0; i < tq; ++i) {  // dS = P ⊙ (dP − rowsum(dP ⊙ P)), in place
+        T* row = ds.data() + i * tk;
+        const T* prow = p + i * tk;
+        if (ks)
+          for (std::size_t j = 0; j < tk; ++j) row[j] *= ks[i * tk + j];
+        T dot = 0;
+#pragma omp simd reduction(+ : dot)
+        for (std::size_t j = 0; j < tk; ++j) dot += row[j] * prow[j];
+        for (std::size_t j = 0; j < tk; ++j) row[j] = prow[j] * (row[j] - dot);
+      }
+      if (dq) gemm(false, false, tq, l.dk, tk, scale, ds.data(), tk, k + ko, l.ldk, T(1), dq + qo, l.ldq);
+      if (dk) gemm(true, false, tk, l.dk, tq, scale, ds.data(), tk, q + qo, l.ldq, T(1), dk + ko, l.ldk);
+    }
+  }
+}
+
+template <class T>
+Tensor attention_impl(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o,
+                      const Layout& l) {
+  Tensor out = Tensor::empty({l.batch, l.tq, l.ldo}, q.dtype());
+  Tensor probs = Tensor::empty({l.batch, l.heads, l.tq, l.tk}, q.dtype());
+  const bool drop = o.training && o.dropout > 0.0;
+  std::vector<T> keep = drop ? dropout_scales<T>(probs.numel(), o.dropout, *o.rng) : std::vector<T>();
+  const T scale = static_cast<T>(o.scale);
+  attention_forward(q.data<T>(), k.data<T>(), v.data<T>(), l, scale, o.causal,
+                    o.key_padding ? o.key_padding->data() : nullptr,
+                    keep.empty() ? nullptr : keep.data(), out.data<T>(), probs.data<T>());
   if (o.probabilities) *o.probabilities = probs.detach();
   record(out, "attention", {q, k, v},
          [l, scale, probs, keep = std::move(keep)](const Tensor& g, const Inputs& in) {
            const Tensor& q = in[0];
            const Tensor& k = in[1];
            const Tensor& v = in[2];
-           const std::size_t tq = l.tq, tk = l.tk;
-           const T* pq = q.data<T>();
-           const T* pk = k.data<T>();
-           const T* pv = v.data<T>();
-           const T* pg = g.data<T>();
-           const T* pp = probs.data<T>();
            T* gq = q.requires_grad() ? q.grad_buffer<T>() : nullptr;
            T* gk = k.requires_grad() ? k.grad_buffer<T>() : nullptr;
            T* gv = v.requires_grad() ? v.grad_buffer<T>() : nullptr;
-           std::vector<T> dp(tq * tk), weights(keep.empty() ? 0 : tq * tk);
-           for (std::size_t b = 0; b < l.batch; ++b) {
-             for (std::size_t h = 0; h < l.heads; ++h) {
-               const std::size_t qo = b * tq * l.ldq + h * l.q_head;
-               const std::size_t ko = b * tk * l.ldk + h * l.k_head;
-               const std::size_t vo = b * tk * l.ldv + h * l.v_head;
-               const T* gbh = pg + b * tq * l.ldo + h * l.dv;
-               const T* p = pp + (b * l.heads + h) * tq * tk;
-               const T* ks = keep.empty() ? nullptr : keep.data() + (b * l.heads + h) * tq * tk;
-               const T* used = p;
-               if (ks) {
-                 for (std::size_t i = 0; i < tq * tk; ++i) weights[i] = p[i] * ks[i];
-                 used = weights.data();
-               }
-               if (gv)  // dV += Pᵀ dO
-                 gemm(true, false, tk, l.dv, tq, T(1), used, tk, gbh, l.ldo, T(1), gv + vo, l.ldv);
-               if (!gq && !gk) continue;
-               gemm(false, true, tq, tk, l.dv, T(1), gbh, l.ldo, pv + vo, l.ldv, T(0), dp.data(), tk);
-               for (std::size_t i = 0; i < tq; ++i) {  // dS = P ⊙ (dP − rowsum(dP ⊙ P)), in place
-                 T* row = dp.data() + i * tk;
-                 const T* prow = p + i * tk;
-                 if (ks)
-                   for (std::size_t j = 0; j < tk; ++j) row[j] *= ks[i * tk + j];
-                 T dot = 0;
-#pragma omp simd reduction(+ : dot)
-                 for (std::size_t j = 0; j < tk; ++j) dot += row[j] * prow[j];
-                 for (std::size_t j = 0; j < tk; ++j) row[j] = prow[j] * (row[j] - dot);
-               }
-               if (gq) gemm(false, false, tq, l.dk, tk, scale, dp.data(), tk, pk + ko, l.ldk, T(1), gq + qo, l.ldq);
-               if (gk) gemm(true, false, tk, l.dk, tq, scale, dp.data(), tk, pq + qo, l.ldq, T(1), gk + ko, l.ldk);
-             }
-           }
+           attention_backward(g.data<T>(), q.data<T>(), k.data<T>(), v.data<T>(), probs.data<T>(),
+                              keep.empty() ? nullptr : keep.data(), l, scale, gq, gk, gv);
          });
   return out;
 }
