@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <sstream>
 #include <stdexcept>
 
@@ -30,10 +31,8 @@ std::string index_str(const Shape& shape, std::size_t flat) {
   return shape_str(index);
 }
 
-}  // namespace
-
-GradcheckResult gradcheck(const std::string& op, const GradcheckFn& f, const std::vector<Tensor>& inputs,
-                          const GradcheckOptions& options) {
+// The inputs as leaves that require grad, with no gradient yet.
+std::vector<Tensor> prepare_inputs(const std::string& op, const std::vector<Tensor>& inputs) {
   std::vector<Tensor> xs = inputs;
   for (std::size_t n = 0; n < xs.size(); ++n) {
     if (!xs[n].defined() || xs[n].dtype() != DType::f64)
@@ -42,64 +41,89 @@ GradcheckResult gradcheck(const std::string& op, const GradcheckFn& f, const std
     if (!xs[n].requires_grad()) xs[n].requires_grad_();
     xs[n].zero_grad();
   }
+  return xs;
+}
 
-  // Analytic gradients of Σ y ⊙ r.
-  Rng rng(options.seed);
+// The analytic gradients of Σ y ⊙ r, one vector per input, and r itself (drawn from rng).
+struct Analytic {
   std::vector<double> r;
-  std::vector<std::vector<double>> analytic(xs.size());
-  {
-    Tensor y = f(xs);
-    if (y.dtype() != DType::f64)
-      throw std::invalid_argument("gradcheck '" + op + "': the function must return float64");
-    r.resize(y.numel());
-    for (double& v : r) v = rng.normal();
-    Tensor rt = Tensor::from_vector(r, y.shape());
-    sum(mul(y, rt)).backward();
-    for (std::size_t n = 0; n < xs.size(); ++n) {
-      Tensor g = xs[n].grad();
-      analytic[n] = g.defined() ? g.to_vector() : std::vector<double>(xs[n].numel(), 0.0);
-      xs[n].zero_grad();
-    }
-  }
+  std::vector<std::vector<double>> grads;
+};
 
-  NoGrad no_grad;
-  auto value = [&] { return weighted_sum(f(xs), r); };
-  GradcheckResult result;
-  auto compare = [&](double numeric, double exact, const std::string& where) {
+Analytic analytic_gradients(const std::string& op, const GradcheckFn& f, std::vector<Tensor>& xs,
+                            Rng& rng) {
+  Analytic a;
+  a.grads.resize(xs.size());
+  Tensor y = f(xs);
+  if (y.dtype() != DType::f64)
+    throw std::invalid_argument("gradcheck '" + op + "': the function must return float64");
+  a.r.resize(y.numel());
+  for (double& v : a.r) v = rng.normal();
+  Tensor rt = Tensor::from_vector(a.r, y.shape());
+  sum(mul(y, rt)).backward();
+  for (std::size_t n = 0; n < xs.size(); ++n) {
+    Tensor g = xs[n].grad();
+    a.grads[n] = g.defined() ? g.to_vector() : std::vector<double>(xs[n].numel(), 0.0);
+    xs[n].zero_grad();
+  }
+  return a;
+}
+
+// Folds each numeric/analytic pair into the result; the first failure writes the message.
+class Comparison {
+ public:
+  Comparison(const std::string& op, const GradcheckOptions& options) : op_(op), options_(options) {}
+
+  void operator()(double numeric, double exact, const std::string& where) {
     const double abs_err = std::abs(numeric - exact);
     const double scale = std::max(std::abs(numeric), std::abs(exact));
     const double rel_err = scale > 0 ? abs_err / scale : 0.0;
-    result.max_abs_error = std::max(result.max_abs_error, abs_err);
-    if (abs_err > options.atol) result.max_rel_error = std::max(result.max_rel_error, rel_err);
-    ++result.checked;
-    if (result.ok && abs_err > options.atol + options.rtol * scale) {
-      result.ok = false;
+    result_.max_abs_error = std::max(result_.max_abs_error, abs_err);
+    if (abs_err > options_.atol) result_.max_rel_error = std::max(result_.max_rel_error, rel_err);
+    ++result_.checked;
+    if (result_.ok && abs_err > options_.atol + options_.rtol * scale) {
+      result_.ok = false;
       std::ostringstream msg;
       msg.precision(10);
-      msg << "gradcheck '" << op << "': " << where << ": numeric " << numeric << ", analytic "
+      msg << "gradcheck '" << op_ << "': " << where << ": numeric " << numeric << ", analytic "
           << exact << " (abs error " << abs_err << ", rel error " << rel_err << ")";
-      result.message = msg.str();
+      result_.message = msg.str();
     }
-  };
-
-  if (options.directions <= 0) {
-    for (std::size_t n = 0; n < xs.size(); ++n) {
-      double* x = xs[n].data<double>();
-      for (std::size_t i = 0; i < xs[n].numel(); ++i) {
-        const double saved = x[i];
-        x[i] = saved + options.eps;
-        const double plus = value();
-        x[i] = saved - options.eps;
-        const double minus = value();
-        x[i] = saved;
-        compare((plus - minus) / (2 * options.eps), analytic[n][i],
-                "input " + std::to_string(n) + " " + shape_str(xs[n].shape()) + " element " +
-                    index_str(xs[n].shape(), i));
-      }
-    }
-    return result;
   }
 
+  const GradcheckResult& result() const { return result_; }
+
+ private:
+  const std::string& op_;
+  const GradcheckOptions& options_;
+  GradcheckResult result_;
+};
+
+using ValueFn = std::function<double()>;
+
+// Central differences on every element of every input, perturbed in place.
+void check_elements(std::vector<Tensor>& xs, const ValueFn& value, const Analytic& analytic,
+                    double eps, Comparison& compare) {
+  for (std::size_t n = 0; n < xs.size(); ++n) {
+    double* x = xs[n].data<double>();
+    for (std::size_t i = 0; i < xs[n].numel(); ++i) {
+      const double saved = x[i];
+      x[i] = saved + eps;
+      const double plus = value();
+      x[i] = saved - eps;
+      const double minus = value();
+      x[i] = saved;
+      compare((plus - minus) / (2 * eps), analytic.grads[n][i],
+              "input " + std::to_string(n) + " " + shape_str(xs[n].shape()) + " element " +
+                  index_str(xs[n].shape(), i));
+    }
+  }
+}
+
+// Central differences along random directions u over all inputs at once, against the
+// analytic directional derivative Σ u ⊙ grad.
+void check_directions(std::vector<Tensor>& xs, const ValueFn& value, const Analytic& analytic,
+                      const GradcheckOptions& options, Rng& rng, Comparison& compare) {
   for (int d = 0; d < options.directions; ++d) {
     std::vector<std::vector<double>> u(xs.size()), saved(xs.size());
     double exact = 0;
@@ -108,7 +132,7 @@ GradcheckResult gradcheck(const std::string& op, const GradcheckFn& f, const std
       u[n].resize(xs[n].numel());
       for (std::size_t i = 0; i < u[n].size(); ++i) {
         u[n][i] = rng.normal();
-        exact += u[n][i] * analytic[n][i];
+        exact += u[n][i] * analytic.grads[n][i];
       }
     }
     auto shift = [&](double step) {
@@ -124,7 +148,21 @@ GradcheckResult gradcheck(const std::string& op, const GradcheckFn& f, const std
     shift(0.0);
     compare((plus - minus) / (2 * options.eps), exact, "random direction " + std::to_string(d));
   }
-  return result;
+}
+
+}  // namespace
+
+GradcheckResult gradcheck(const std::string& op, const GradcheckFn& f, const std::vector<Tensor>& inputs,
+                          const GradcheckOptions& options) {
+  std::vector<Tensor> xs = prepare_inputs(op, inputs);
+  Rng rng(options.seed);  // r first, then the random directions
+  const Analytic analytic = analytic_gradients(op, f, xs, rng);
+  NoGrad no_grad;
+  const ValueFn value = [&] { return weighted_sum(f(xs), analytic.r); };
+  Comparison compare(op, options);
+  if (options.directions <= 0) check_elements(xs, value, analytic, options.eps, compare);
+  else check_directions(xs, value, analytic, options, rng, compare);
+  return compare.result();
 }
 
 }  // namespace qkv::core
