@@ -1,4 +1,4 @@
-// Adam and AdamW: option checks and one fused update kernel for both (see adam.hpp).
+// Adam and AdamW: one fused update kernel for both (see adam.hpp).
 #include "optim/adam.hpp"
 
 #include <cmath>
@@ -15,19 +15,6 @@ struct Moments {
   double beta2;
   double eps;
 };
-
-// AdamOptions and AdamWOptions have the same fields.
-template <class Options>
-const Options& checked(const char* who, const Options& o) {
-  using detail::check_option;
-  check_option(std::isfinite(o.lr) && o.lr >= 0, who, "lr", o.lr, "a finite value >= 0");
-  check_option(o.beta1 >= 0 && o.beta1 < 1, who, "beta1", o.beta1, "[0, 1)");
-  check_option(o.beta2 >= 0 && o.beta2 < 1, who, "beta2", o.beta2, "[0, 1)");
-  check_option(std::isfinite(o.eps) && o.eps >= 0, who, "eps", o.eps, "a finite value >= 0");
-  check_option(std::isfinite(o.weight_decay) && o.weight_decay >= 0, who, "weight_decay",
-               o.weight_decay, "a finite value >= 0");
-  return o;
-}
 
 // One pass over a parameter: p, its gradient g and moments m, v (n elements each).
 // l2 is Adam's weight decay (folded into the gradient); shrink is AdamW's 1 - lr * wd.
@@ -71,30 +58,36 @@ const std::vector<std::string> moment_buffers = {"exp_avg", "exp_avg_sq"};
 
 }  // namespace
 
-Adam::Adam(const std::vector<core::NamedParameter>& params, const AdamOptions& options)
+Adam::Adam(const std::vector<core::NamedParameter>& params, const OptimizerOptions& options)
     : Adam(std::vector<ParamGroup>{ParamGroup{params, {}, {}}}, options) {}
 
-Adam::Adam(std::vector<ParamGroup> groups, const AdamOptions& options)
-    : Optimizer("adam", std::move(groups), checked("adam", options).lr, options.weight_decay,
-                moment_buffers),
-      options_(options) {}
-
-void Adam::update(ParamSlot& slot, double lr, double weight_decay) {
-  const AdamOptions& o = options_;
-  dispatch(slot, Moments{o.beta1, o.beta2, o.eps}, lr, weight_decay, 1.0);
+Adam::Adam(std::vector<ParamGroup> groups, const OptimizerOptions& options)
+    : Optimizer("adam", std::move(groups), detail::checked_as("adam", options).lr,
+                options.weight_decay, moment_buffers),
+      options_(options) {
+  options_.type = "adam";
+  set_schedule(Schedule(options_.schedule, options_.lr));
 }
 
-AdamW::AdamW(const std::vector<core::NamedParameter>& params, const AdamWOptions& options)
+void Adam::update(ParamSlot& slot, double lr, double weight_decay) {
+  const OptimizerOptions& o = options_;
+  dispatch(slot, Moments{o.betas[0], o.betas[1], o.eps}, lr, weight_decay, 1.0);
+}
+
+AdamW::AdamW(const std::vector<core::NamedParameter>& params, const OptimizerOptions& options)
     : AdamW(std::vector<ParamGroup>{ParamGroup{params, {}, {}}}, options) {}
 
-AdamW::AdamW(std::vector<ParamGroup> groups, const AdamWOptions& options)
-    : Optimizer("adamw", std::move(groups), checked("adamw", options).lr, options.weight_decay,
-                moment_buffers),
-      options_(options) {}
+AdamW::AdamW(std::vector<ParamGroup> groups, const OptimizerOptions& options)
+    : Optimizer("adamw", std::move(groups), detail::checked_as("adamw", options).lr,
+                options.weight_decay, moment_buffers),
+      options_(options) {
+  options_.type = "adamw";
+  set_schedule(Schedule(options_.schedule, options_.lr));
+}
 
 void AdamW::update(ParamSlot& slot, double lr, double weight_decay) {
-  const AdamWOptions& o = options_;
-  dispatch(slot, Moments{o.beta1, o.beta2, o.eps}, lr, 0.0, 1.0 - lr * weight_decay);
+  const OptimizerOptions& o = options_;
+  dispatch(slot, Moments{o.betas[0], o.betas[1], o.eps}, lr, 0.0, 1.0 - lr * weight_decay);
 }
 
 }  // namespace qkv::optim

@@ -8,60 +8,52 @@
 //   p = p - lr / (1 - beta1^t) * m / denom
 // State buffers: "exp_avg" (m) and "exp_avg_sq" (v).
 //
-//   AdamW optimizer(split_decay_groups(model.named_parameters()),
-//                   AdamWOptions{3e-4, 0.9, 0.95, 1e-8, 0.1});
+//   OptimizerOptions options;        // optim/options.hpp
+//   options.lr = 3e-4;
+//   options.betas = {0.9, 0.95};
+//   options.weight_decay = 0.1;
+//   AdamW optimizer(split_decay_groups(model.named_parameters()), options);
 //   optimizer.step();
 #pragma once
 
 #include <vector>
 
 #include "optim/optimizer.hpp"
+#include "optim/options.hpp"
 
 namespace qkv::optim {
 
-struct AdamOptions {
-  double lr = 1e-3;           // >= 0
-  double beta1 = 0.9;         // [0, 1)
-  double beta2 = 0.999;       // [0, 1)
-  double eps = 1e-8;          // >= 0
-  double weight_decay = 0.0;  // >= 0, L2 (added to the gradient)
-};
-
-struct AdamWOptions {
-  double lr = 1e-3;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double eps = 1e-8;
-  double weight_decay = 1e-2;  // >= 0, decoupled (PyTorch's default)
-};
-
 class Adam : public Optimizer {
  public:
-  // All parameters in one group with the options' lr and weight decay.
-  Adam(const std::vector<core::NamedParameter>& params, const AdamOptions& options = {});
-  Adam(std::vector<ParamGroup> groups, const AdamOptions& options = {});
+  // All parameters in one group with the options' lr and weight decay (L2, added to the
+  // gradient). The options are taken as type adam (options.type is not read) and checked
+  // (check_optimizer_options: momentum, dampening and nesterov must keep their defaults);
+  // their schedule is the optimizer's.
+  Adam(const std::vector<core::NamedParameter>& params, const OptimizerOptions& options = {});
+  Adam(std::vector<ParamGroup> groups, const OptimizerOptions& options = {});
 
-  const AdamOptions& options() const { return options_; }
+  const OptimizerOptions& options() const { return options_; }  // type "adam"
 
  protected:
   void update(ParamSlot& slot, double lr, double weight_decay) override;
 
  private:
-  AdamOptions options_;
+  OptimizerOptions options_;
 };
 
 class AdamW : public Optimizer {
  public:
-  AdamW(const std::vector<core::NamedParameter>& params, const AdamWOptions& options = {});
-  AdamW(std::vector<ParamGroup> groups, const AdamWOptions& options = {});
+  // As Adam, with decoupled weight decay; the options are taken as type adamw.
+  AdamW(const std::vector<core::NamedParameter>& params, const OptimizerOptions& options = {});
+  AdamW(std::vector<ParamGroup> groups, const OptimizerOptions& options = {});
 
-  const AdamWOptions& options() const { return options_; }
+  const OptimizerOptions& options() const { return options_; }  // type "adamw"
 
  protected:
   void update(ParamSlot& slot, double lr, double weight_decay) override;
 
  private:
-  AdamWOptions options_;
+  OptimizerOptions options_;
 };
 
 }  // namespace qkv::optim

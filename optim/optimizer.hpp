@@ -4,8 +4,10 @@
 // and imported by parameter name for checkpoints.
 //
 //   auto params = model.named_parameters();
-//   AdamW optimizer(split_decay_groups(params), AdamWOptions{3e-4, 0.9, 0.95, 1e-8, 0.1});
-//   optimizer.set_schedule(Schedule(schedule_options, 3e-4));
+//   OptimizerOptions options;              // optim/options.hpp: lr, betas, schedule, ...
+//   options.lr = 3e-4;
+//   options.weight_decay = 0.1;
+//   AdamW optimizer(split_decay_groups(params), options);   // its schedule: options.schedule
 //   for (...) {
 //     optimizer.zero_grad();
 //     loss.backward();

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "optim/option_check.hpp"
+#include "strict_yaml/config_node.hpp"
 
 namespace qkv::optim {
 
@@ -36,24 +37,51 @@ const char* schedule_type_name(ScheduleType type) {
   return "?";
 }
 
-Schedule::Schedule(const ScheduleOptions& options, double base_lr)
-    : options_(options), base_lr_(base_lr) {
-  using detail::check_option;
-  const std::string who = std::string("schedule ") + schedule_type_name(options.type);
-  check_option(std::isfinite(base_lr) && base_lr >= 0, who, "lr", base_lr, "a finite value >= 0");
+namespace detail {
+
+std::optional<OptionError> find_schedule_error(const ScheduleOptions& options, double base_lr,
+                                               const std::string& lr_name,
+                                               const std::string& total_steps_name) {
+  if (!(std::isfinite(base_lr) && base_lr >= 0)) {
+    return OptionError{"lr", "a finite value >= 0", format_number(base_lr)};
+  }
   if (options.type == ScheduleType::cosine) {
-    check_option(options.total_steps > options.warmup_steps, who, "total_steps",
-                 static_cast<double>(options.total_steps),
-                 "a step count greater than warmup_steps");
-    check_option(options.min_lr >= 0 && options.min_lr <= base_lr, who, "min_lr", options.min_lr,
-                 "[0, lr]");
-    floor_ = base_lr > 0 ? options.min_lr / base_lr : 0.0;
+    if (options.warmup_steps >= options.total_steps) {
+      return OptionError{"warmup_steps",
+                         "fewer than " + total_steps_name + " (" +
+                             std::to_string(options.total_steps) +
+                             "): a cosine schedule decays after the warm-up",
+                         std::to_string(options.warmup_steps)};
+    }
+    if (!(options.min_lr >= 0 && options.min_lr <= base_lr)) {
+      return OptionError{"min_lr",
+                         "a rate in [0, " + lr_name + "] (" + lr_name + " is " +
+                             format_number(base_lr) + ")",
+                         format_number(options.min_lr)};
+    }
   }
   if (options.type == ScheduleType::step) {
-    check_option(options.step_size > 0, who, "step_size",
-                 static_cast<double>(options.step_size), "a step count > 0");
-    check_option(options.gamma > 0 && options.gamma <= 1, who, "gamma", options.gamma, "(0, 1]");
+    if (options.step_size == 0) {
+      return OptionError{"step_size", "a positive number of steps", "0"};
+    }
+    if (!(options.gamma > 0 && options.gamma <= 1)) {
+      return OptionError{"gamma", "a factor in (0, 1]", format_number(options.gamma)};
+    }
   }
+  return std::nullopt;
+}
+
+}  // namespace detail
+
+Schedule::Schedule(const ScheduleOptions& options, double base_lr)
+    : options_(options), base_lr_(base_lr) {
+  const std::optional<detail::OptionError> error =
+      detail::find_schedule_error(options, base_lr, "lr", "total_steps");
+  if (error) {
+    detail::throw_option_error(std::string("schedule ") + schedule_type_name(options.type),
+                               *error);
+  }
+  if (options.type == ScheduleType::cosine) floor_ = base_lr > 0 ? options.min_lr / base_lr : 0.0;
 }
 
 double Schedule::multiplier(std::size_t step) const {

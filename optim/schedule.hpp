@@ -37,7 +37,8 @@ const std::vector<std::string>& schedule_type_names();
 struct ScheduleOptions {
   ScheduleType type = ScheduleType::constant;
   std::size_t warmup_steps = 0;  // 0: no warm-up
-  std::size_t total_steps = 0;   // cosine: the step where min_lr is reached (warm-up included)
+  std::size_t total_steps = 0;   // cosine: the step where min_lr is reached (warm-up included);
+                                 // in OptimizerOptions, the run's length
   double min_lr = 0.0;           // cosine: the floor, an absolute rate in [0, base_lr]
   std::size_t step_size = 0;     // step: multiply by gamma every step_size steps
   double gamma = 0.1;            // step: in (0, 1]
@@ -47,7 +48,8 @@ class Schedule {
  public:
   Schedule() = default;  // constant, no warm-up: the factor is always 1
   // Validates the options (std::invalid_argument naming the option, its value and the
-  // expected range). base_lr turns the absolute min_lr into a factor.
+  // expected range: a cosine's warm-up shorter than total_steps, min_lr in [0, base_lr],
+  // step_size > 0, gamma in (0, 1]). base_lr turns the absolute min_lr into a factor.
   Schedule(const ScheduleOptions& options, double base_lr);
 
   double multiplier(std::size_t step) const;

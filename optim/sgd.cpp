@@ -1,9 +1,5 @@
-// SGD: option checks and the fused per-parameter update (see sgd.hpp for the rule).
+// SGD: the fused per-parameter update (see sgd.hpp for the rule).
 #include "optim/sgd.hpp"
-
-#include <cmath>
-#include <sstream>
-#include <stdexcept>
 
 #include "optim/option_check.hpp"
 
@@ -11,23 +7,7 @@ namespace qkv::optim {
 
 namespace {
 
-const SGDOptions& checked(const SGDOptions& o) {
-  using detail::check_option;
-  check_option(std::isfinite(o.lr) && o.lr >= 0, "sgd", "lr", o.lr, "a finite value >= 0");
-  check_option(o.momentum >= 0 && o.momentum < 1, "sgd", "momentum", o.momentum, "[0, 1)");
-  check_option(o.dampening >= 0 && o.dampening <= 1, "sgd", "dampening", o.dampening, "[0, 1]");
-  check_option(std::isfinite(o.weight_decay) && o.weight_decay >= 0, "sgd", "weight_decay",
-               o.weight_decay, "a finite value >= 0");
-  if (o.nesterov && (o.momentum <= 0 || o.dampening != 0)) {
-    std::ostringstream message;
-    message << "sgd: option nesterov = true needs momentum > 0 and dampening = 0; got momentum = "
-            << o.momentum << ", dampening = " << o.dampening;
-    throw std::invalid_argument(message.str());
-  }
-  return o;
-}
-
-std::vector<std::string> buffers_for(const SGDOptions& o) {
+std::vector<std::string> buffers_for(const OptimizerOptions& o) {
   if (o.momentum == 0) return {};
   return {"momentum_buffer"};
 }
@@ -51,7 +31,7 @@ void sgd_update(T* p, const T* grad, T* buffer, std::size_t n, T lr, T weight_de
 }
 
 template <class T>
-void sgd_update(ParamSlot& slot, const SGDOptions& o, double lr, double weight_decay) {
+void sgd_update(ParamSlot& slot, const OptimizerOptions& o, double lr, double weight_decay) {
   core::Tensor& param = slot.param.tensor;
   T* buffer = slot.buffers.empty() ? nullptr : slot.buffers[0].data<T>();
   sgd_update<T>(param.data<T>(), param.grad_buffer<T>(), buffer, param.numel(), T(lr),
@@ -60,13 +40,16 @@ void sgd_update(ParamSlot& slot, const SGDOptions& o, double lr, double weight_d
 
 }  // namespace
 
-SGD::SGD(const std::vector<core::NamedParameter>& params, const SGDOptions& options)
+SGD::SGD(const std::vector<core::NamedParameter>& params, const OptimizerOptions& options)
     : SGD(std::vector<ParamGroup>{ParamGroup{params, {}, {}}}, options) {}
 
-SGD::SGD(std::vector<ParamGroup> groups, const SGDOptions& options)
-    : Optimizer("sgd", std::move(groups), checked(options).lr, options.weight_decay,
-                buffers_for(options)),
-      options_(options) {}
+SGD::SGD(std::vector<ParamGroup> groups, const OptimizerOptions& options)
+    : Optimizer("sgd", std::move(groups), detail::checked_as("sgd", options).lr,
+                options.weight_decay, buffers_for(options)),
+      options_(options) {
+  options_.type = "sgd";
+  set_schedule(Schedule(options_.schedule, options_.lr));
+}
 
 void SGD::update(ParamSlot& slot, double lr, double weight_decay) {
   if (slot.param.tensor.dtype() == core::DType::f32) {

@@ -7,37 +7,35 @@
 //     g = nesterov ? g + momentum * b : b
 //   p = p - lr * g
 //
-//   SGD optimizer(model.named_parameters(), SGDOptions{0.1, 0.9});  // lr, momentum
+//   OptimizerOptions options;
+//   options.lr = 0.1;
+//   options.momentum = 0.9;
+//   SGD optimizer(model.named_parameters(), options);
 //   optimizer.step();
 #pragma once
 
 #include <vector>
 
 #include "optim/optimizer.hpp"
+#include "optim/options.hpp"
 
 namespace qkv::optim {
 
-struct SGDOptions {
-  double lr = 0.01;           // >= 0
-  double momentum = 0.0;      // [0, 1)
-  double dampening = 0.0;     // [0, 1]
-  double weight_decay = 0.0;  // >= 0
-  bool nesterov = false;      // needs momentum > 0 and dampening == 0
-};
-
 class SGD : public Optimizer {
  public:
-  // All parameters in one group with the options' lr and weight decay.
-  SGD(const std::vector<core::NamedParameter>& params, const SGDOptions& options = {});
-  SGD(std::vector<ParamGroup> groups, const SGDOptions& options = {});
+  // All parameters in one group with the options' lr and weight decay. The options are
+  // taken as type sgd (options.type is not read) and checked (check_optimizer_options:
+  // betas and eps must keep their defaults); their schedule is the optimizer's.
+  SGD(const std::vector<core::NamedParameter>& params, const OptimizerOptions& options = {});
+  SGD(std::vector<ParamGroup> groups, const OptimizerOptions& options = {});
 
-  const SGDOptions& options() const { return options_; }
+  const OptimizerOptions& options() const { return options_; }  // type "sgd"
 
  protected:
   void update(ParamSlot& slot, double lr, double weight_decay) override;
 
  private:
-  SGDOptions options_;
+  OptimizerOptions options_;
 };
 
 }  // namespace qkv::optim

@@ -61,7 +61,10 @@ double train(Regression& r, Optimizer& optimizer, int steps) {
 TEST_CASE("sgd: fits a linear regression through the autograd") {
   Regression r = make_regression();
   const double initial = r.loss().item();
-  SGD optimizer(r.params, SGDOptions{0.1, 0.9});
+  OptimizerOptions options;
+  options.lr = 0.1;
+  options.momentum = 0.9;
+  SGD optimizer(r.params, options);
   const double final_loss = train(r, optimizer, 200);
   CAPTURE(initial);
   CHECK(initial > 1.0);
@@ -71,12 +74,12 @@ TEST_CASE("sgd: fits a linear regression through the autograd") {
 TEST_CASE("adam: fits a linear regression through the autograd") {
   Regression r = make_regression();
   const double initial = r.loss().item();
-  Adam optimizer(r.params, AdamOptions{0.05});
-  ScheduleOptions schedule;
-  schedule.type = ScheduleType::cosine;
-  schedule.total_steps = 300;
-  schedule.min_lr = 1e-4;
-  optimizer.set_schedule(Schedule(schedule, 0.05));
+  OptimizerOptions options;
+  options.lr = 0.05;
+  options.schedule.type = ScheduleType::cosine;
+  options.schedule.total_steps = 300;
+  options.schedule.min_lr = 1e-4;
+  Adam optimizer(r.params, options);
   const double final_loss = train(r, optimizer, 300);
   CAPTURE(initial);
   CHECK(initial > 1.0);

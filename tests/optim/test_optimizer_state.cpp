@@ -97,6 +97,13 @@ void check_resume_is_exact(const Factory& make) {
   CHECK(resumed->lr() == uninterrupted->lr());
 }
 
+OptimizerOptions sgd_options(double lr, double momentum) {
+  OptimizerOptions options;
+  options.lr = lr;
+  options.momentum = momentum;
+  return options;
+}
+
 ScheduleOptions cosine_schedule() {
   ScheduleOptions s;
   s.type = ScheduleType::cosine;
@@ -111,14 +118,21 @@ ScheduleOptions cosine_schedule() {
 TEST_CASE("optimizer state: export, import, step equals uninterrupted stepping bit for bit") {
   SUBCASE("sgd with nesterov momentum and weight decay") {
     check_resume_is_exact([](const std::vector<NamedParameter>& p) {
-      auto o = std::make_unique<SGD>(p, SGDOptions{0.05, 0.9, 0.0, 0.01, true});
+      OptimizerOptions options = sgd_options(0.05, 0.9);
+      options.weight_decay = 0.01;
+      options.nesterov = true;
+      auto o = std::make_unique<SGD>(p, options);
       o->set_schedule(Schedule(cosine_schedule(), 0.05));
       return std::unique_ptr<Optimizer>(std::move(o));
     });
   }
   SUBCASE("adam") {
     check_resume_is_exact([](const std::vector<NamedParameter>& p) {
-      auto o = std::make_unique<Adam>(p, AdamOptions{0.01, 0.9, 0.99, 1e-8, 0.01});
+      OptimizerOptions options;
+      options.lr = 0.01;
+      options.betas = {0.9, 0.99};
+      options.weight_decay = 0.01;
+      auto o = std::make_unique<Adam>(p, options);
       o->set_schedule(Schedule(cosine_schedule(), 0.01));
       return std::unique_ptr<Optimizer>(std::move(o));
     });
@@ -126,11 +140,12 @@ TEST_CASE("optimizer state: export, import, step equals uninterrupted stepping b
   SUBCASE("adamw from the factory, with decay groups and a schedule") {
     check_resume_is_exact([](const std::vector<NamedParameter>& p) {
       OptimizerOptions options;
+      options.type = "adamw";
       options.lr = 0.01;
-      options.beta2 = 0.95;
+      options.betas = {0.9, 0.95};
       options.weight_decay = 0.1;
       options.schedule = cosine_schedule();
-      return make_optimizer("adamw", p, options);
+      return make_optimizer(options, p);
     });
   }
 }
@@ -149,9 +164,9 @@ TEST_CASE("optimizer state: keys are parameter names") {
   CHECK(state.scalars.at("head.bias.step") == 0.0);
   CHECK(state.tensors.at("head.bias.exp_avg").dtype() == DType::f32);
 
-  SGD plain(params, SGDOptions{0.1});
+  SGD plain(params, sgd_options(0.1, 0.0));
   CHECK(plain.export_state().tensors.empty());  // no momentum, no buffers
-  SGD momentum(params, SGDOptions{0.1, 0.9});
+  SGD momentum(params, sgd_options(0.1, 0.9));
   CHECK(momentum.export_state().tensors.count("head.bias.momentum_buffer") == 1);
 }
 
@@ -202,7 +217,7 @@ TEST_CASE("optimizer state: a state that does not fit is refused by name") {
                          std::invalid_argument);
   }
   SUBCASE("state of another optimizer type") {
-    SGD sgd(params, SGDOptions{0.1, 0.9});
+    SGD sgd(params, sgd_options(0.1, 0.9));
     CHECK_THROWS_WITH_AS(adam.import_state(sgd.export_state()),
                          doctest::Contains("was the state saved for another optimizer type or "
                                            "model?"),

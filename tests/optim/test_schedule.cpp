@@ -97,32 +97,43 @@ TEST_CASE("schedule: bad options name the option, value and range") {
   options.warmup_steps = 100;
   options.total_steps = 100;
   CHECK_THROWS_WITH_AS(Schedule(options, 1e-3),
-                       doctest::Contains("schedule cosine: option total_steps = 100 is out of "
-                                         "range; expected a step count greater than warmup_steps"),
+                       "schedule cosine: option warmup_steps = 100 is out of range; expected "
+                       "fewer than total_steps (100): a cosine schedule decays after the warm-up",
                        std::invalid_argument);
   options.total_steps = 1000;
   options.min_lr = 0.1;
   CHECK_THROWS_WITH_AS(Schedule(options, 1e-3),
-                       doctest::Contains("option min_lr = 0.1 is out of range; expected [0, lr]"),
+                       "schedule cosine: option min_lr = 0.1 is out of range; expected a rate in "
+                       "[0, lr] (lr is 0.001)",
+                       std::invalid_argument);
+  options.min_lr = 1e-3;
+  CHECK_NOTHROW(Schedule(options, 1e-3));  // the bounds are inclusive
+  CHECK_THROWS_WITH_AS(Schedule(options, -1.0),
+                       "schedule cosine: option lr = -1 is out of range; expected a finite value "
+                       ">= 0",
                        std::invalid_argument);
   ScheduleOptions step;
   step.type = ScheduleType::step;
   step.step_size = 10;
   step.gamma = 1.5;
   CHECK_THROWS_WITH_AS(Schedule(step, 1e-3),
-                       doctest::Contains("schedule step: option gamma = 1.5 is out of range; "
-                                         "expected (0, 1]"),
+                       "schedule step: option gamma = 1.5 is out of range; expected a factor in "
+                       "(0, 1]",
                        std::invalid_argument);
   step.gamma = 0.5;
   step.step_size = 0;
-  CHECK_THROWS_WITH_AS(Schedule(step, 1e-3), doctest::Contains("option step_size = 0"),
+  CHECK_THROWS_WITH_AS(Schedule(step, 1e-3),
+                       "schedule step: option step_size = 0 is out of range; expected a positive "
+                       "number of steps",
                        std::invalid_argument);
 }
 
 TEST_CASE("schedule: the optimizer uses the factor of its step count") {
   Tensor w = Tensor::zeros({1}, qkv::core::DType::f64);
   w.requires_grad_();
-  SGD optimizer(std::vector<NamedParameter>{{"w", w}}, SGDOptions{0.1});
+  OptimizerOptions sgd;
+  sgd.lr = 0.1;
+  SGD optimizer(std::vector<NamedParameter>{{"w", w}}, sgd);
   ScheduleOptions options;
   options.type = ScheduleType::step;
   options.warmup_steps = 2;
