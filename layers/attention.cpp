@@ -75,9 +75,10 @@ AttentionShape attention_shape(const MultiHeadAttentionOptions& options) {
   return shape;
 }
 
-MultiHeadAttention::MultiHeadAttention(const MultiHeadAttentionOptions& options, core::Rng& rng)
-    : options_(options), shape_(attention_shape(options)) {
-  if (options.dropout > 0.0 && options.dropout_rng == nullptr) {
+MultiHeadAttention::MultiHeadAttention(const MultiHeadAttentionOptions& options, core::Rng& rng,
+                                       core::Rng* dropout_rng)
+    : options_(options), shape_(attention_shape(options)), dropout_rng_(dropout_rng) {
+  if (options.dropout > 0.0 && dropout_rng == nullptr) {
     reject(options, "dropout > 0 needs a dropout_rng");
   }
   const std::size_t C = options.d_model;
@@ -95,9 +96,7 @@ MultiHeadAttention::MultiHeadAttention(const MultiHeadAttentionOptions& options,
   if (options.wo) wo_ = register_module("wo", std::make_shared<Linear>(H * shape_.v_dim, C, rng));
 }
 
-Tensor MultiHeadAttention::forward(const Tensor& x) { return forward(x, nullptr); }
-
-Tensor MultiHeadAttention::forward(const Tensor& x, const std::vector<std::uint8_t>* key_padding) {
+Tensor MultiHeadAttention::forward(const Tensor& x, const KeyPadding* key_padding) {
   if (x.dim() != 3 || x.size(2) != options_.d_model) {
     throw std::invalid_argument("MultiHeadAttention: expected input (B, T, " +
                                 std::to_string(options_.d_model) + "), got " +
@@ -121,20 +120,20 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const std::vector<std::uint8
   attention.v_shared = !wv_;
   attention.dropout = options_.dropout;
   attention.training = is_training();
-  attention.rng = options_.dropout_rng;
+  attention.rng = dropout_rng_;
   attention.key_padding = key_padding;
   Tensor probabilities;
-  if (capture_) attention.probabilities = &probabilities;
+  if (capturing()) attention.probabilities = &probabilities;
 
   Tensor heads = core::attention(q, k, v, attention);  // (B, T, H·Dv)
 
-  if (capture_) {
+  if (capturing()) {
     if (shape_.one_head_for_all && options_.heads > 1) {
       // The one computed map stands for every head: (B, 1, T, T) -> (B, H, T, T).
       core::NoGrad no_grad;
       probabilities = core::concat(std::vector<Tensor>(options_.heads, probabilities), 1);
     }
-    last_attention_ = probabilities;
+    keep_attention_map(probabilities);
   }
   return wo_ ? wo_->forward(heads) : heads;  // (B, T, C)
 }

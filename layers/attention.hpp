@@ -23,16 +23,19 @@
 // learned projection is one gemm over all B·T positions (a single concatenated QKV gemm
 // was measured slower here, see forward()).
 //
-// Inspection does not touch the training path: capture_attention(true) makes each forward
-// keep its probabilities (B, H, T, T), which the fused op hands back at no extra cost, and
-// head_weights(h) returns detached copies of head h's slices of the projections.
+// It is an AttentionLayer (layer.hpp), registered as the built-in layer type
+// `multi_head_attention` (builtin_layers.hpp). Inspection does not touch the training path:
+// capture_attention(true) makes each forward keep its probabilities (B, H, T, T), which the
+// fused op hands back at no extra cost, and head_weights(h) returns detached copies of head
+// h's slices of the projections. Attention dropout draws from `dropout_rng`, a generator
+// the caller owns (the Transformer's); it is needed only when dropout > 0.
 //
 //   MultiHeadAttentionOptions o;
 //   o.d_model = 64; o.heads = 4; o.wq = Projection::identity;
 //   MultiHeadAttention attn(o, rng);
 //   attn.capture_attention(true);
 //   Tensor y = attn.forward(x);                 // (B, T, 64) -> (B, T, 64)
-//   Tensor maps = attn.last_attention();        // (B, 4, T, T)
+//   Tensor maps = attn.attention_map();         // (B, 4, T, T)
 //   HeadWeights w = attn.head_weights(2);       // w.wq undefined (identity), w.wk [64, 64]
 #pragma once
 
@@ -61,7 +64,6 @@ struct MultiHeadAttentionOptions {
   bool wo = true;       // a learned output projection; false: the heads' concatenation
   bool causal = true;   // position i attends to positions <= i only
   double dropout = 0.0;  // on the attention probabilities, in training mode
-  core::Rng* dropout_rng = nullptr;  // must outlive the layer; required when dropout > 0
 
   // `projections: none`: Q = K = V = x and no wo.
   static MultiHeadAttentionOptions no_projections(std::size_t d_model, std::size_t heads);
@@ -83,31 +85,28 @@ struct HeadWeights {
   Tensor wq, bq, wk, bk, wv, bv, wo;
 };
 
-class MultiHeadAttention : public Layer {
+class MultiHeadAttention : public AttentionLayer {
  public:
-  MultiHeadAttention(const MultiHeadAttentionOptions& options, core::Rng& rng);
+  // dropout_rng must outlive the layer; it is required when options.dropout > 0.
+  MultiHeadAttention(const MultiHeadAttentionOptions& options, core::Rng& rng,
+                     core::Rng* dropout_rng = nullptr);
 
-  Tensor forward(const Tensor& x) override;  // (B, T, C) -> (B, T, C)
-  // key_padding: B·T bytes, nonzero = that key position is padding (never attended to).
-  Tensor forward(const Tensor& x, const std::vector<std::uint8_t>* key_padding);
+  using AttentionLayer::forward;  // forward(x): no padding
+  // (B, T, C) -> (B, T, C); key_padding: B·T bytes, nonzero = that key is never attended to.
+  Tensor forward(const Tensor& x, const KeyPadding* key_padding) override;
 
   const MultiHeadAttentionOptions& options() const { return options_; }
   std::size_t heads() const { return options_.heads; }
   std::size_t qk_dim() const { return shape_.qk_dim; }  // Dk, per head
   std::size_t v_dim() const { return shape_.v_dim; }    // Dv, per head
 
-  // Inspection. While on, each forward stores its probabilities (B, H, T, T), detached.
-  void capture_attention(bool on) { capture_ = on; }
-  bool capturing_attention() const { return capture_; }
-  const Tensor& last_attention() const { return last_attention_; }  // undefined until then
   HeadWeights head_weights(std::size_t head) const;
 
  private:
   MultiHeadAttentionOptions options_;
   AttentionShape shape_;
+  core::Rng* dropout_rng_;
   std::shared_ptr<Linear> wq_, wk_, wv_, wo_;  // null when identity / none
-  bool capture_ = false;
-  Tensor last_attention_;
 };
 
 }  // namespace qkv::layers

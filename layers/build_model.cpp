@@ -1,109 +1,104 @@
-// build_model: config section -> TransformerOptions (with an ffn built through the
-// registry) -> Transformer.
+// The model section: YAML -> TransformerOptions -> YAML, and the one build of a Transformer.
 #include "layers/build_model.hpp"
 
-#include <stdexcept>
 #include <string>
 
 namespace qkv::layers {
 
 namespace {
 
-Projection read_projection(const ConfigNode& node, const std::string& key) {
-  return node.get_choice(key, {"learned", "identity"}, "learned") == "learned"
-             ? Projection::learned
-             : Projection::identity;
+// A slot's section; `none` only where a slot may be left out (the ffn).
+TypedSection read_slot(const ConfigNode& model, const std::string& key,
+                       const std::string& default_type, bool may_be_none) {
+  TypedSection slot = model.section(key, default_type);
+  if (slot.type.empty()) model.fail(key, "expected a layer type name, found an empty one");
+  if (slot.type == "none" && !may_be_none) {
+    model.fail(key, "cannot be none (only model.ffn can be left out)");
+  }
+  return slot;
 }
 
-MultiHeadAttentionOptions read_attention(const ConfigNode& attention, std::size_t d_model,
-                                         std::size_t heads, double model_dropout) {
-  MultiHeadAttentionOptions o;
-  const bool none = attention.get_choice("projections", {"learned", "none"}, "learned") == "none";
-  if (none) {
-    o = MultiHeadAttentionOptions::no_projections(d_model, heads);
-    for (const char* key : {"wq", "wk", "wv", "wo"}) {
-      if (attention.has(key)) {
-        attention.fail(key, "cannot be combined with projections: none (which means Q = K = V "
-                            "= x and no wo)");
-      }
-    }
-  } else {
-    o.d_model = d_model;
-    o.heads = heads;
-    o.wq = read_projection(attention, "wq");
-    o.wk = read_projection(attention, "wk");
-    o.wv = read_projection(attention, "wv");
-    o.wo = attention.get_choice("wo", {"learned", "none"}, "learned") == "learned";
+// `norm:` used to be the placement; it names the norm layer now.
+TypedSection read_norm(const ConfigNode& model, const std::string& default_type) {
+  TypedSection norm = read_slot(model, "norm", default_type, false);
+  if (norm.type == "pre" || norm.type == "post") {
+    model.fail("norm", "names the norm layer now (e.g. `norm: layer_norm`); the placement " +
+                           norm.type + " moved to model.norm_placement (`norm_placement: " +
+                           norm.type + "`)");
   }
-  o.causal = attention.get<bool>("causal", true);
-  o.dropout = attention.get<double>("dropout", model_dropout);
-  attention.require(o.dropout >= 0.0 && o.dropout < 1.0, "dropout", "a rate in [0, 1)");
-  try {
-    attention_shape(o);
-  } catch (const std::invalid_argument& e) {
-    attention.fail(none ? "projections" : "wo", e.what());
+  return norm;
+}
+
+// `positional: learned | sinusoidal` are the old names of the built-in types.
+TypedSection read_positional(const ConfigNode& model, const std::string& default_type) {
+  TypedSection positional = read_slot(model, "positional", default_type, false);
+  if (positional.type == "learned" || positional.type == "sinusoidal") {
+    model.fail("positional", "'" + positional.type + "' is the old name; did you mean '" +
+                                 positional.type +
+                                 "_positions'? (the built-in positional layer types are "
+                                 "learned_positions and sinusoidal_positions)");
   }
-  return o;
+  return positional;
 }
 
 }  // namespace
 
-std::shared_ptr<Transformer> build_model(const ConfigNode& model, std::size_t vocab,
+TransformerOptions read_transformer_options(const ConfigNode& model) {
+  const TransformerOptions defaults;
+  TransformerOptions o;
+  o.d_model = model.get<std::size_t>("d_model");
+  model.require(o.d_model > 0, "d_model", "a positive width");
+  o.heads = model.get<std::size_t>("heads");
+  model.require(o.heads > 0, "heads", "a positive number of heads");
+  o.layers = model.get<std::size_t>("layers");
+  model.require(o.layers > 0, "layers", "at least one layer");
+  o.d_ff = model.get<std::size_t>("d_ff", 4 * o.d_model);
+  model.require(o.d_ff > 0, "d_ff", "a positive width");
+  o.activation = parse_activation(
+      model.get_choice("activation", {"gelu", "relu"}, activation_name(defaults.activation)));
+  o.dropout = model.get<double>("dropout", defaults.dropout);
+  model.require(o.dropout >= 0.0 && o.dropout < 1.0, "dropout", "a rate in [0, 1)");
+  o.norm_placement = model.get_choice("norm_placement", {"pre", "post"},
+                                      norm_placement_name(defaults.norm_placement)) == "pre"
+                         ? NormPlacement::pre
+                         : NormPlacement::post;
+  o.positional = read_positional(model, defaults.positional.type);
+  o.norm = read_norm(model, defaults.norm.type);
+  o.attention = read_slot(model, "attention", defaults.attention.type, false);
+  o.ffn = read_slot(model, "ffn", defaults.ffn.type, true);
+  model.finish();  // the slots' keys are left to their factories (see build_model)
+  return o;
+}
+
+void write_transformer_options(const TransformerOptions& options, ConfigWriter& out) {
+  out.set("d_model", options.d_model);
+  out.set("heads", options.heads);
+  out.set("layers", options.layers);
+  out.set("d_ff", options.d_ff);
+  out.set("activation", activation_name(options.activation));
+  out.set("dropout", options.dropout);
+  out.set("norm_placement", norm_placement_name(options.norm_placement));
+  out.set_section("positional", options.positional);
+  out.set_section("norm", options.norm);
+  out.set_section("attention", options.attention);
+  // An unbuilt slot records nothing, so `none` is written as itself.
+  if (options.ffn.type == "none") {
+    out.set("ffn", "none");
+  } else {
+    out.set_section("ffn", options.ffn);
+  }
+}
+
+std::shared_ptr<Transformer> build_model(const TransformerOptions& options, std::size_t vocab,
                                          std::size_t max_len, core::Rng& rng,
                                          const LayerRegistry& registry) {
-  const auto d_model = model.get<std::size_t>("d_model");
-  model.require(d_model > 0, "d_model", "a positive width");
-  const auto heads = model.get<std::size_t>("heads");
-  model.require(heads > 0, "heads", "a positive number of heads");
-  const auto layers = model.get<std::size_t>("layers");
-  model.require(layers > 0, "layers", "at least one layer");
-  const auto d_ff = model.get<std::size_t>("d_ff", 4 * d_model);
-  model.require(d_ff > 0, "d_ff", "a positive width");
-  const double dropout = model.get<double>("dropout", 0.0);
-  model.require(dropout >= 0.0 && dropout < 1.0, "dropout", "a rate in [0, 1)");
-  const Activation activation =
-      parse_activation(model.get_choice("activation", {"gelu", "relu"}, "gelu"));
-
-  TransformerOptions options;
-  options.vocab = vocab;
-  options.max_len = max_len;
-  options.layers = layers;
-  options.dropout = dropout;
-  options.positional =
-      model.get_choice("positional", {"learned", "sinusoidal"}, "learned") == "learned"
-          ? Positional::learned
-          : Positional::sinusoidal;
-  options.block.norm = model.get_choice("norm", {"pre", "post"}, "pre") == "pre"
-                           ? NormPlacement::pre
-                           : NormPlacement::post;
-  options.block.dropout = dropout;
-  options.block.attention = read_attention(model.child("attention"), d_model, heads, dropout);
-
-  // `ffn: none` (a scalar), or a mapping whose `type:` (default feed_forward) names a
-  // registered layer.
-  const YAML::Node ffn_yaml = model.yaml().IsMap() ? model.yaml()["ffn"] : YAML::Node();
-  if (ffn_yaml.IsDefined() && ffn_yaml.IsScalar()) {
-    model.get_choice("ffn", {"none"}, "none");
-  } else {
-    const ConfigNode ffn = model.child("ffn");
-    const std::string type = ffn.get<std::string>("type", "feed_forward");
-    LayerContext context;
-    context.d_model = d_model;
-    context.d_ff = d_ff;
-    context.activation = activation;
-    context.dropout = dropout;
-    // Called once per block while the Transformer is built (registry is alive then).
-    options.block.ffn = [ffn, type, context, &registry](core::Rng& init_rng,
-                                                        core::Rng* dropout_rng) {
-      LayerContext with_rng = context;
-      with_rng.dropout_rng = dropout_rng;
-      return registry.create(type, ffn, with_rng, init_rng);
-    };
+  auto model = std::make_shared<Transformer>(options, vocab, max_len, rng, registry);
+  // Each slot's factory has read its keys by now, so any other key there is a misspelling.
+  for (const TypedSection* slot :
+       {&options.positional, &options.norm, &options.attention, &options.ffn}) {
+    slot->options.finish();
   }
-
-  auto transformer = std::make_shared<Transformer>(options, rng);
-  model.finish();
-  return transformer;
+  return model;
 }
 
 }  // namespace qkv::layers

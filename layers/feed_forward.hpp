@@ -3,7 +3,7 @@
 // fc1: C -> hidden, act: GELU (exact, erf; the default) or ReLU, fc2: hidden -> C, both
 // Linear with bias (parameters `fc1.weight`, `fc1.bias`, `fc2.weight`, `fc2.bias`). No
 // dropout inside: the block applies residual dropout to the whole sublayer's output.
-// Registered as the built-in layer type `feed_forward` (see registry.hpp).
+// Registered as the built-in layer type `feed_forward` (see builtin_layers.hpp).
 //
 //   FeedForward ffn(FeedForwardOptions{64, 256, Activation::gelu}, rng);
 //   Tensor y = ffn.forward(x);   // (B, T, 64) -> (B, T, 64)

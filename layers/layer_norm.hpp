@@ -2,6 +2,7 @@
 //
 // Parameters: `weight` (dim) initialized to ones and `bias` (dim) to zeros. The fused
 // kernel (mean, variance, normalize, scale, shift in one pass) is core::layer_norm.
+// Registered as the built-in layer type `layer_norm` (see builtin_layers.hpp).
 //
 //   LayerNorm ln(64);
 //   Tensor y = ln.forward(x);   // (B, T, 64) -> (B, T, 64)

@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include "core/tensor.hpp"
-#include "strict_yaml/config_node.hpp"
+#include "strict_yaml/closest_match.hpp"
 
 namespace qkv::layers {
 
@@ -82,7 +82,6 @@ std::size_t Module::parameter_count() const {
 
 void Module::train(bool on) {
   training_ = on;
-  on_mode_change();
   for (const auto& [name, child] : children_) child->train(on);
 }
 

@@ -72,8 +72,6 @@ class Module {
     add_child(name, module);
     return module;
   }
-  // Called by train()/eval() on each module after its flag changes (rarely needed).
-  virtual void on_mode_change() {}
 
  private:
   void add_child(const std::string& name, std::shared_ptr<Module> module);

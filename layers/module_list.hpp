@@ -2,7 +2,7 @@
 // so a stack of blocks is named `blocks.0.attn.wq.weight`, `blocks.1...`.
 //
 //   auto blocks = register_module("blocks", std::make_shared<ModuleList>());
-//   auto first = blocks->append(std::make_shared<TransformerBlock>(options, rng));
+//   auto first = blocks->append(std::make_shared<TransformerBlock>(layers, options));
 #pragma once
 
 #include <memory>

@@ -5,7 +5,8 @@
 //   nn.Embedding (the reference model's `pos` table). Rows past T get no gradient.
 // - SinusoidalPositionalEncoding: the fixed table of "Attention Is All You Need",
 //   P[p, 2i] = sin(p / 10000^(2i/C)), P[p, 2i+1] = cos(p / 10000^(2i/C)); no parameters.
-// A sequence longer than max_len is an error naming both lengths.
+// A sequence longer than max_len is an error naming both lengths. Registered as the
+// built-in layer types `learned_positions` and `sinusoidal_positions` (builtin_layers.hpp).
 //
 //   LearnedPositionalEmbedding pos(max_len, 64, rng);
 //   Tensor h = pos.forward(tok.forward(ids));   // (B, T, 64)

@@ -1,7 +1,10 @@
-// LayerRegistry: name -> factory, with helpful errors, and the built-in layer types.
+// LayerRegistry: name -> factory, with errors that name the config section.
 #include "layers/registry.hpp"
 
 #include <stdexcept>
+
+#include "layers/builtin_layers.hpp"
+#include "strict_yaml/closest_match.hpp"
 
 namespace qkv::layers {
 
@@ -26,13 +29,17 @@ std::vector<std::string> LayerRegistry::types() const {
   return out;  // std::map keeps them sorted
 }
 
-std::shared_ptr<Layer> LayerRegistry::create(const ConfigNode& node, const LayerContext& context,
-                                             core::Rng& rng) const {
-  return create(node.get<std::string>("type"), node, context, rng);
-}
-
-std::shared_ptr<Layer> LayerRegistry::create(const std::string& type, const ConfigNode& node,
+std::shared_ptr<Layer> LayerRegistry::create(const TypedSection& section,
                                              const LayerContext& context, core::Rng& rng) const {
+  const ConfigNode& options = section.options;
+  const std::string& type = section.type;
+  // Read (and so record) the type in the section itself: that is what a writer of the
+  // section writes, so it must be the type built.
+  const std::string recorded = options.get<std::string>("type", type);
+  if (recorded != type) {
+    options.fail("type", "the section names layer type '" + recorded + "' but '" + type +
+                             "' was asked for");
+  }
   const auto it = factories_.find(type);
   if (it == factories_.end()) {
     std::string message = "unknown layer type '" + type + "' (known types:";
@@ -41,30 +48,16 @@ std::shared_ptr<Layer> LayerRegistry::create(const std::string& type, const Conf
     message += ")";
     const std::string suggestion = closest_match(type, known);
     if (!suggestion.empty()) message += "; did you mean '" + suggestion + "'?";
-    node.fail("type", message);
+    options.fail("type", message);
   }
-  std::shared_ptr<Layer> layer = it->second(node, context, rng);
-  if (!layer) node.fail("type", "the factory for layer type '" + type + "' returned no layer");
+  std::shared_ptr<Layer> layer;
+  try {
+    layer = it->second(options, context, rng);
+  } catch (const std::invalid_argument& e) {
+    options.fail("type", "layer type '" + type + "': " + e.what());
+  }
+  if (!layer) options.fail("type", "the factory for layer type '" + type + "' returned no layer");
   return layer;
-}
-
-namespace {
-
-std::shared_ptr<Layer> make_feed_forward(const ConfigNode& node, const LayerContext& context,
-                                         core::Rng& rng) {
-  FeedForwardOptions options;
-  options.dim = context.d_model;
-  options.hidden = node.get<std::size_t>("hidden", context.d_ff);
-  node.require(options.hidden > 0, "hidden", "a positive width");
-  options.activation = parse_activation(node.get_choice(
-      "activation", {"gelu", "relu"}, activation_name(context.activation)));
-  return std::make_shared<FeedForward>(options, rng);
-}
-
-}  // namespace
-
-void register_builtin_layers(LayerRegistry& registry) {
-  registry.add("feed_forward", make_feed_forward);
 }
 
 LayerRegistry& layer_registry() {

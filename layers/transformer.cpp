@@ -1,11 +1,10 @@
-// Transformer: embeddings, blocks, final norm and head.
+// Transformer: embeddings, the slots built through the registry, final norm and head.
 #include "layers/transformer.hpp"
 
 #include <stdexcept>
 #include <string>
 
 #include "layers/module_list.hpp"
-#include "layers/positional_encoding.hpp"
 
 namespace qkv::layers {
 
@@ -14,42 +13,84 @@ namespace {
 // The dropout generator's stream, apart from everything else drawn from the seed.
 constexpr std::uint64_t kDropoutStream = 0x64726f706f7574;  // "dropout"
 
-}  // namespace
-
-Transformer::Transformer(const TransformerOptions& options, core::Rng& rng)
-    : options_(options), dropout_rng_(rng.split(kDropoutStream)) {
-  const std::size_t C = options.block.attention.d_model;
-  if (options.vocab == 0 || options.max_len == 0 || options.layers == 0) {
+void check_sizes(const TransformerOptions& o, std::size_t vocab, std::size_t max_len) {
+  if (vocab == 0 || max_len == 0 || o.layers == 0) {
     throw std::invalid_argument("Transformer: vocab, max_len and layers must be positive; got " +
-                                std::to_string(options.vocab) + ", " +
-                                std::to_string(options.max_len) + ", " +
-                                std::to_string(options.layers));
+                                std::to_string(vocab) + ", " + std::to_string(max_len) + ", " +
+                                std::to_string(o.layers));
   }
-  if (!(options.dropout >= 0.0 && options.dropout < 1.0)) {
+  if (o.d_model == 0 || o.heads == 0 || o.d_ff == 0) {
+    throw std::invalid_argument("Transformer: d_model, heads and d_ff must be positive; got " +
+                                std::to_string(o.d_model) + ", " + std::to_string(o.heads) +
+                                ", " + std::to_string(o.d_ff));
+  }
+  if (!(o.dropout >= 0.0 && o.dropout < 1.0)) {
     throw std::invalid_argument("Transformer: dropout must be in [0, 1), got " +
-                                std::to_string(options.dropout));
+                                std::to_string(o.dropout));
   }
-  options_.block.dropout_rng = &dropout_rng_;
-  options_.block.attention.dropout_rng = &dropout_rng_;
-
-  tok_emb_ = register_module("tok_emb", std::make_shared<Embedding>(options.vocab, C, rng));
-  if (options.positional == Positional::learned) {
-    pos_emb_ = register_module("pos_emb",
-                               std::make_shared<LearnedPositionalEmbedding>(options.max_len, C, rng));
-  } else {
-    pos_emb_ = register_module("pos_emb",
-                               std::make_shared<SinusoidalPositionalEncoding>(options.max_len, C));
-  }
-  auto blocks = register_module("blocks", std::make_shared<ModuleList>());
-  for (std::size_t i = 0; i < options.layers; ++i) {
-    blocks_.push_back(blocks->append(std::make_shared<TransformerBlock>(options_.block, rng)));
-  }
-  ln_f_ = register_module("ln_f", std::make_shared<LayerNorm>(C));
-  head_ = register_module("head", std::make_shared<Linear>(C, options.vocab, rng));
 }
 
-Tensor Transformer::forward(const core::Ids& tokens,
-                            const std::vector<std::uint8_t>* key_padding) {
+std::shared_ptr<AttentionLayer> create_attention(const LayerRegistry& registry,
+                                                 const TypedSection& section,
+                                                 const LayerContext& context, core::Rng& rng) {
+  auto attention = std::dynamic_pointer_cast<AttentionLayer>(registry.create(section, context, rng));
+  if (!attention) {
+    section.options.fail("type", "layer type '" + section.type +
+                                     "' is not an attention layer (the attention slot needs a "
+                                     "layer derived from AttentionLayer, which takes the key "
+                                     "padding and can hand back its maps)");
+  }
+  return attention;
+}
+
+}  // namespace
+
+Transformer::Transformer(const TransformerOptions& options, std::size_t vocab, std::size_t max_len,
+                         core::Rng& rng, const LayerRegistry& registry)
+    : options_(options), vocab_(vocab), max_len_(max_len), dropout_rng_(rng.split(kDropoutStream)) {
+  check_sizes(options, vocab, max_len);
+  const LayerContext context = layer_context();
+  const std::size_t C = options.d_model;
+  tok_emb_ = register_module("tok_emb", std::make_shared<Embedding>(vocab, C, rng));
+  pos_emb_ = register_module("pos_emb", registry.create(options.positional, context, rng));
+  auto blocks = register_module("blocks", std::make_shared<ModuleList>());
+  for (std::size_t i = 0; i < options.layers; ++i) {
+    blocks_.push_back(blocks->append(make_block(registry, context, rng)));
+  }
+  ln_f_ = register_module("ln_f", registry.create(options.norm, context, rng));
+  head_ = register_module("head", std::make_shared<Linear>(C, vocab, rng));
+}
+
+LayerContext Transformer::layer_context() {
+  LayerContext context;
+  context.d_model = options_.d_model;
+  context.heads = options_.heads;
+  context.d_ff = options_.d_ff;
+  context.activation = options_.activation;
+  context.dropout = options_.dropout;
+  context.max_len = max_len_;
+  context.dropout_rng = &dropout_rng_;
+  return context;
+}
+
+std::shared_ptr<TransformerBlock> Transformer::make_block(const LayerRegistry& registry,
+                                                          const LayerContext& context,
+                                                          core::Rng& rng) {
+  // Built in parameter order, which is also the order of their random draws.
+  BlockLayers layers;
+  layers.ln1 = registry.create(options_.norm, context, rng);
+  layers.attn = create_attention(registry, options_.attention, context, rng);
+  if (options_.ffn.type != "none") {
+    layers.ln2 = registry.create(options_.norm, context, rng);
+    layers.ffn = registry.create(options_.ffn, context, rng);
+  }
+  TransformerBlockOptions block;
+  block.norm_placement = options_.norm_placement;
+  block.dropout = options_.dropout;
+  return std::make_shared<TransformerBlock>(layers, block, &dropout_rng_);
+}
+
+Tensor Transformer::forward(const core::Ids& tokens, const KeyPadding* key_padding) {
   if (tokens.shape.size() != 2) {
     throw std::invalid_argument("Transformer: expected token ids (B, T), got " +
                                 core::shape_str(tokens.shape));
@@ -78,7 +119,7 @@ void Transformer::capture_attention(bool on) {
 
 std::vector<Tensor> Transformer::attention_maps() const {
   std::vector<Tensor> maps;
-  for (const auto& block : blocks_) maps.push_back(block->attention().last_attention());
+  for (const auto& block : blocks_) maps.push_back(block->attention().attention_map());
   return maps;
 }
 

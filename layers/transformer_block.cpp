@@ -8,45 +8,49 @@
 
 namespace qkv::layers {
 
-LayerBuilder feed_forward_builder(const FeedForwardOptions& options) {
-  return [options](core::Rng& init_rng, core::Rng*) -> std::shared_ptr<Layer> {
-    return std::make_shared<FeedForward>(options, init_rng);
-  };
+const char* norm_placement_name(NormPlacement placement) {
+  return placement == NormPlacement::pre ? "pre" : "post";
 }
 
-TransformerBlock::TransformerBlock(const TransformerBlockOptions& options, core::Rng& rng)
-    : options_(options) {
+TransformerBlock::TransformerBlock(const BlockLayers& layers, const TransformerBlockOptions& options,
+                                   core::Rng* dropout_rng)
+    : layers_(layers), options_(options), dropout_rng_(dropout_rng) {
+  if (!layers.ln1 || !layers.attn) {
+    throw std::invalid_argument("TransformerBlock: ln1 and attn are required");
+  }
+  if (!layers.ln2 != !layers.ffn) {
+    throw std::invalid_argument(std::string("TransformerBlock: ln2 and ffn come together; got ") +
+                                (layers.ln2 ? "ln2 without ffn" : "ffn without ln2"));
+  }
   if (!(options.dropout >= 0.0 && options.dropout < 1.0)) {
     throw std::invalid_argument("TransformerBlock: dropout must be in [0, 1), got " +
                                 std::to_string(options.dropout));
   }
-  if (options.dropout > 0.0 && options.dropout_rng == nullptr) {
+  if (options.dropout > 0.0 && dropout_rng == nullptr) {
     throw std::invalid_argument("TransformerBlock: dropout > 0 needs a dropout_rng");
   }
-  const std::size_t C = options.attention.d_model;
-  ln1_ = register_module("ln1", std::make_shared<LayerNorm>(C));
-  attn_ = register_module("attn", std::make_shared<MultiHeadAttention>(options.attention, rng));
-  if (options.ffn) {
-    ln2_ = register_module("ln2", std::make_shared<LayerNorm>(C));
-    std::shared_ptr<Layer> ffn = options.ffn(rng, options.dropout_rng);
-    if (!ffn) throw std::invalid_argument("TransformerBlock: the ffn builder returned null");
-    ffn_ = register_module("ffn", ffn);
+  register_module("ln1", layers.ln1);
+  register_module("attn", layers.attn);
+  if (layers.ffn) {
+    register_module("ln2", layers.ln2);
+    register_module("ffn", layers.ffn);
   }
 }
 
 Tensor TransformerBlock::residual(const Tensor& branch) {
   if (options_.dropout == 0.0) return branch;
-  return core::dropout(branch, options_.dropout, is_training(), *options_.dropout_rng);
+  return core::dropout(branch, options_.dropout, is_training(), *dropout_rng_);
 }
 
-Tensor TransformerBlock::forward(const Tensor& x, const std::vector<std::uint8_t>* key_padding) {
+Tensor TransformerBlock::forward(const Tensor& x, const KeyPadding* key_padding) {
+  const BlockLayers& l = layers_;
   Tensor h = x;  // (B, T, C) throughout
-  if (options_.norm == NormPlacement::pre) {
-    h = core::add(h, residual(attn_->forward(ln1_->forward(h), key_padding)));
-    if (ffn_) h = core::add(h, residual(ffn_->forward(ln2_->forward(h))));
+  if (options_.norm_placement == NormPlacement::pre) {
+    h = core::add(h, residual(l.attn->forward(l.ln1->forward(h), key_padding)));
+    if (l.ffn) h = core::add(h, residual(l.ffn->forward(l.ln2->forward(h))));
   } else {
-    h = ln1_->forward(core::add(h, residual(attn_->forward(h, key_padding))));
-    if (ffn_) h = ln2_->forward(core::add(h, residual(ffn_->forward(h))));
+    h = l.ln1->forward(core::add(h, residual(l.attn->forward(h, key_padding))));
+    if (l.ffn) h = l.ln2->forward(core::add(h, residual(l.ffn->forward(h))));
   }
   return h;
 }

@@ -1,5 +1,5 @@
-// Shared by the layer tests: random inputs and token ids, value comparisons, YAML config
-// nodes from text; check_gradients comes from the core tests' helper.
+// Shared by the layer tests: random inputs and token ids, value comparisons, the model
+// config section from text; check_gradients comes from the core tests' helper.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -45,9 +46,13 @@ inline double max_abs(const core::Tensor& a) {
   return worst;
 }
 
-// The mapping in `text` as a config section at `path` (as the trainer hands it over).
-inline ConfigNode config(const std::string& text, const std::string& path = "model") {
-  return ConfigNode(YAML::Load(text), path, "test.yaml");
+// The mapping in `text` as the config section `model` of a file "test.yaml" (as the
+// trainer hands it over): `text` starts on the file's second line, indented by two.
+inline ConfigNode model_config(const std::string& text) {
+  std::string file = "model:\n";
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) file += "  " + line + "\n";
+  return ConfigNode::parse(file, "test.yaml").child("model");
 }
 
 }  // namespace qkv::test

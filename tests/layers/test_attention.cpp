@@ -113,7 +113,7 @@ TEST_CASE("attention: every projection mode has the right shapes and parameter c
     CHECK(attn.v_dim() == mode.v_dim);
     attn.capture_attention(true);
     CHECK(attn.forward(test::random_input({2, 5, C}, 2)).shape() == core::Shape{2, 5, C});
-    CHECK(attn.last_attention().shape() == core::Shape{2, H, 5, 5});
+    CHECK(attn.attention_map().shape() == core::Shape{2, H, 5, 5});
     for (const auto& p : attn.named_parameters()) {
       const std::string side = p.name.substr(0, 2);
       const Projection mode_of_side = side == "wq"   ? mode.options.wq
@@ -150,7 +150,7 @@ TEST_CASE("attention: every mode matches per-head attention built from plain ops
       CHECK(test::max_abs_diff(attn.forward(x), expected) < 1e-12);
       for (std::size_t h = 0; h < H; ++h) {
         const Tensor& map = maps[maps.size() == 1 ? 0 : h];
-        CHECK(test::max_abs_diff(head_map(attn.last_attention(), h), map) < 1e-12);
+        CHECK(test::max_abs_diff(head_map(attn.attention_map(), h), map) < 1e-12);
       }
     }
   }
@@ -204,21 +204,21 @@ TEST_CASE("attention: without projections every head has the same map; learned h
     MultiHeadAttention attn(MultiHeadAttentionOptions::no_projections(C, H), rng);
     attn.capture_attention(true);
     attn.forward(x);
-    CHECK(spread(attn.last_attention()) == 0.0);
+    CHECK(spread(attn.attention_map()) == 0.0);
   }
   SUBCASE("wq and wk identity, each head computed on its own") {
     MultiHeadAttention attn(make(Projection::identity, Projection::identity, Projection::learned, true),
                             rng);
     attn.capture_attention(true);
     attn.forward(x);
-    CHECK(spread(attn.last_attention()) == 0.0);
+    CHECK(spread(attn.attention_map()) == 0.0);
   }
   SUBCASE("learned projections, random init") {
     MultiHeadAttention attn(make(Projection::learned, Projection::learned, Projection::learned, true),
                             rng);
     attn.capture_attention(true);
     attn.forward(x);
-    CHECK(spread(attn.last_attention()) > 1e-3);
+    CHECK(spread(attn.attention_map()) > 1e-3);
   }
 }
 
@@ -248,7 +248,7 @@ TEST_CASE("attention: padded keys get no attention and cannot change other posit
     Tensor x = test::random_input({B, T, C}, 12, DType::f64);
     const Tensor y = attn.forward(x, &padding);
     CHECK(test::max_abs_diff(y, reference(attn, x, &padding, nullptr)) < 1e-12);
-    const Tensor maps = attn.last_attention();  // (B, H, T, T)
+    const Tensor maps = attn.attention_map();  // (B, H, T, T)
     for (std::size_t h = 0; h < H; ++h)
       for (std::size_t i = 0; i < T; ++i)
         for (std::size_t j = 3; j < T; ++j) CHECK(maps.at({1, h, i, j}) == 0.0);
@@ -264,8 +264,7 @@ TEST_CASE("attention: dropout on probabilities acts in training mode only") {
   MultiHeadAttentionOptions o =
       make(Projection::learned, Projection::learned, Projection::learned, true);
   o.dropout = 0.5;
-  o.dropout_rng = &dropout_rng;
-  MultiHeadAttention attn(o, init);
+  MultiHeadAttention attn(o, init, &dropout_rng);
   const Tensor x = test::random_input({2, 5, C}, 15);
   attn.eval();
   const Tensor eval_1 = attn.forward(x), eval_2 = attn.forward(x);
@@ -273,7 +272,6 @@ TEST_CASE("attention: dropout on probabilities acts in training mode only") {
   attn.train();
   CHECK(test::max_abs_diff(attn.forward(x), eval_1) > 1e-3);
 
-  o.dropout_rng = nullptr;
   CHECK_THROWS_WITH_AS(MultiHeadAttention(o, init), doctest::Contains("dropout > 0 needs a dropout_rng"),
                        std::invalid_argument);
 }
@@ -323,11 +321,11 @@ TEST_CASE("attention: capture does not change the output") {
                           rng);
   const Tensor x = test::random_input({2, 5, C}, 18);
   const Tensor plain = attn.forward(x);
-  CHECK_FALSE(attn.last_attention().defined());
+  CHECK_FALSE(attn.attention_map().defined());
   attn.capture_attention(true);
   CHECK(test::max_abs_diff(attn.forward(x), plain) == 0.0);
-  CHECK(attn.last_attention().defined());
-  CHECK_FALSE(attn.last_attention().requires_grad());
+  CHECK(attn.attention_map().defined());
+  CHECK_FALSE(attn.attention_map().requires_grad());
 }
 
 TEST_CASE("attention: gradients match finite differences in every mode") {

@@ -1,13 +1,20 @@
-// Layer registry and build_model: types by name with helpful errors, user layers from a
-// config, and the `model:` schema read strictly (misspellings, impossible combinations).
+// Layer registry and the model section: types by name with helpful errors, the built-in
+// types' keys, user layers from a config, and the `model:` schema read strictly
+// (misspellings, old spellings, impossible combinations, a slot given the wrong kind).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/ops.hpp"
+#include "layers/attention.hpp"
 #include "layers/build_model.hpp"
+#include "layers/builtin_layers.hpp"
+#include "layers/layer_norm.hpp"
+#include "layers/linear.hpp"
 #include "layers/registry.hpp"
 #include "layer_test_util.hpp"
 
@@ -17,7 +24,7 @@ using core::Tensor;
 
 namespace {
 
-// A user layer: y = gain * x, with `gain` read from its config node.
+// A user layer: y = gain * x, with `gain` read from its config section.
 class Gain : public Layer {
  public:
   Gain(std::size_t dim, double gain) {
@@ -29,15 +36,50 @@ class Gain : public Layer {
   Tensor gain_;
 };
 
-std::shared_ptr<Layer> make_gain(const ConfigNode& node, const LayerContext& context, core::Rng&) {
-  return std::make_shared<Gain>(context.d_model, node.get<double>("gain", 1.0));
+std::shared_ptr<Layer> make_gain(const ConfigNode& options, const LayerContext& context,
+                                 core::Rng&) {
+  return std::make_shared<Gain>(context.d_model, options.get<double>("gain", 1.0));
+}
+
+// A factory whose layer refuses its arguments (a Linear with no outputs).
+std::shared_ptr<Layer> make_zero_width(const ConfigNode&, const LayerContext& context,
+                                       core::Rng& rng) {
+  return std::make_shared<Linear>(context.d_model, 0, rng);
 }
 
 LayerRegistry registry_with_gain() {
   LayerRegistry registry;
   register_builtin_layers(registry);
   registry.add("gain", make_gain);
+  registry.add("zero_width", make_zero_width);
   return registry;
+}
+
+const std::vector<std::string> kKnown = {
+    "feed_forward",         "gain",        "layer_norm",           "learned_positions",
+    "multi_head_attention", "sinusoidal_positions", "zero_width"};
+const char* kKnownList =
+    "(known types: feed_forward gain layer_norm learned_positions multi_head_attention "
+    "sinusoidal_positions zero_width)";
+
+LayerContext small_context() {
+  LayerContext context;
+  context.d_model = 8;
+  context.heads = 2;
+  context.d_ff = 16;
+  context.max_len = 6;
+  return context;
+}
+
+// The slot `key` of the model section in `text`.
+TypedSection slot(const std::string& text, const std::string& key, const std::string& default_type) {
+  return test::model_config(text).section(key, default_type);
+}
+
+std::shared_ptr<Transformer> build(const std::string& text,
+                                   const LayerRegistry& registry = layer_registry()) {
+  core::Rng rng(7);
+  return build_model(read_transformer_options(test::model_config(text)), 10, 6, rng, registry);
 }
 
 std::vector<std::string> names_of(const Module& m) {
@@ -51,29 +93,29 @@ bool has_name(const Module& m, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
-const char* kBase = "d_model: 8\nheads: 2\nlayers: 1\n";
+const std::string kBase = "d_model: 8\nheads: 2\nlayers: 1\n";
 
 }  // namespace
 
 TEST_CASE("registry: unknown types list the known ones and the closest match") {
   const LayerRegistry registry = registry_with_gain();
-  CHECK(registry.types() == std::vector<std::string>{"feed_forward", "gain"});
+  CHECK(registry.types() == kKnown);
   core::Rng rng(1);
-  LayerContext context;
-  context.d_model = 8;
-  context.d_ff = 16;
-  const ConfigNode node = test::config("type: feed_foward\n", "model.ffn");
-  CHECK_THROWS_WITH_AS(registry.create(node, context, rng),
-                       doctest::Contains("model.ffn.type: unknown layer type 'feed_foward' (known "
-                                         "types: feed_forward gain); did you mean 'feed_forward'?"),
+  const TypedSection typo = slot("ffn: {type: feed_foward}\n", "ffn", "feed_forward");
+  CHECK_THROWS_WITH_AS(registry.create(typo, small_context(), rng),
+                       doctest::Contains(("model.ffn.type: unknown layer type 'feed_foward' " +
+                                          std::string(kKnownList) + "; did you mean 'feed_forward'?")
+                                             .c_str()),
                        ConfigError);
-  CHECK_THROWS_WITH_AS(registry.create(node, context, rng), doctest::Contains("test.yaml:1:7"),
+  CHECK_THROWS_WITH_AS(registry.create(typo, small_context(), rng),
+                       doctest::Contains("test.yaml:2:15"), ConfigError);
+  CHECK_THROWS_WITH_AS(registry.create(slot("ffn: lstm\n", "ffn", "feed_forward"), small_context(), rng),
+                       doctest::Contains(("unknown layer type 'lstm' " + std::string(kKnownList)).c_str()),
                        ConfigError);
-  CHECK_THROWS_WITH_AS(registry.create(test::config("type: lstm\n", "model.ffn"), context, rng),
-                       doctest::Contains("unknown layer type 'lstm' (known types: feed_forward gain)"),
-                       ConfigError);
-  CHECK_THROWS_WITH_AS(registry.create(test::config("hidden: 3\n", "model.ffn"), context, rng),
-                       doctest::Contains("model.ffn.type: required key is missing"), ConfigError);
+  // Without `type:` the section is the slot's default type.
+  auto plain = registry.create(slot("ffn: {hidden: 24}\n", "ffn", "feed_forward"), small_context(), rng);
+  REQUIRE(dynamic_cast<FeedForward*>(plain.get()) != nullptr);
+  CHECK(dynamic_cast<FeedForward&>(*plain).options().hidden == 24);
 }
 
 TEST_CASE("registry: a name can be registered once") {
@@ -86,7 +128,11 @@ TEST_CASE("registry: a name can be registered once") {
   CHECK_THROWS_WITH_AS(registry.add("empty", LayerFactory()),
                        doctest::Contains("the factory for 'empty' is empty"), std::invalid_argument);
   // The process-wide registry has the built-ins, and they cannot be replaced.
-  CHECK(layer_registry().contains("feed_forward"));
+  for (const char* type : {"feed_forward", "layer_norm", "learned_positions", "multi_head_attention",
+                           "sinusoidal_positions"}) {
+    CAPTURE(type);
+    CHECK(layer_registry().contains(type));
+  }
   CHECK_THROWS_WITH_AS(RegisterLayer("feed_forward", make_gain),
                        doctest::Contains("layer type 'feed_forward' is already registered"),
                        std::invalid_argument);
@@ -95,132 +141,228 @@ TEST_CASE("registry: a name can be registered once") {
 TEST_CASE("registry: the built-in feed_forward reads hidden and activation, else the model's") {
   const LayerRegistry registry = registry_with_gain();
   core::Rng rng(2);
-  LayerContext context;
-  context.d_model = 8;
-  context.d_ff = 16;
+  LayerContext context = small_context();
   context.activation = Activation::relu;
-  auto plain = registry.create(test::config("type: feed_forward\n"), context, rng);
+  auto plain = registry.create(slot("ffn: {type: feed_forward}\n", "ffn", "feed_forward"), context, rng);
   auto* ffn = dynamic_cast<FeedForward*>(plain.get());
   REQUIRE(ffn != nullptr);
   CHECK(ffn->options().hidden == 16);
   CHECK(ffn->options().activation == Activation::relu);
-  auto wide = registry.create(test::config("type: feed_forward\nhidden: 24\nactivation: gelu\n"),
-                              context, rng);
+  auto wide = registry.create(
+      slot("ffn: {type: feed_forward, hidden: 24, activation: gelu}\n", "ffn", "feed_forward"),
+      context, rng);
   CHECK(dynamic_cast<FeedForward&>(*wide).options().hidden == 24);
   CHECK(dynamic_cast<FeedForward&>(*wide).options().activation == Activation::gelu);
 }
 
-TEST_CASE("build_model: a user layer named in the config becomes every block's ffn") {
+TEST_CASE("registry: the built-in layer_norm reads eps") {
   const LayerRegistry registry = registry_with_gain();
   core::Rng rng(3);
-  auto transformer = build_model(
-      test::config("d_model: 8\nheads: 2\nlayers: 2\nffn: {type: gain, gain: 0.5}\n"), 10, 6, rng,
-      registry);
+  auto plain = registry.create(slot("", "norm", "layer_norm"), small_context(), rng);
+  CHECK(dynamic_cast<LayerNorm&>(*plain).eps() == 1e-5);
+  CHECK(dynamic_cast<LayerNorm&>(*plain).dim() == 8);
+  auto loose = registry.create(slot("norm: {eps: 0.001}\n", "norm", "layer_norm"), small_context(), rng);
+  CHECK(dynamic_cast<LayerNorm&>(*loose).eps() == 0.001);
+  CHECK_THROWS_WITH_AS(
+      registry.create(slot("norm: {eps: 0}\n", "norm", "layer_norm"), small_context(), rng),
+      doctest::Contains("model.norm.eps: expected a positive number, found 0"), ConfigError);
+}
+
+TEST_CASE("registry: a layer that refuses its arguments is an error naming the section") {
+  const LayerRegistry registry = registry_with_gain();
+  core::Rng rng(4);
+  CHECK_THROWS_WITH_AS(
+      registry.create(slot("ffn: zero_width\n", "ffn", "feed_forward"), small_context(), rng),
+      doctest::Contains("model.ffn.type: layer type 'zero_width': Linear: in_features and "
+                        "out_features must be positive"),
+      ConfigError);
+}
+
+TEST_CASE("build_model: a user layer named in the config becomes every block's ffn") {
+  const LayerRegistry registry = registry_with_gain();
+  auto transformer = build("d_model: 8\nheads: 2\nlayers: 2\nffn: {type: gain, gain: 0.5}\n", registry);
   CHECK(has_name(*transformer, "blocks.0.ffn.gain"));
   CHECK(has_name(*transformer, "blocks.1.ffn.gain"));
   CHECK(has_name(*transformer, "blocks.0.ln2.weight"));
   CHECK(transformer->state().at("blocks.0.ffn.gain").to_vector() == std::vector<double>(8, 0.5));
   CHECK(transformer->forward(test::random_ids({2, 6}, 10, 4)).shape() == core::Shape{2, 6, 10});
   // Its keys are checked like every other key.
-  CHECK_THROWS_WITH_AS(
-      build_model(test::config(std::string(kBase) + "ffn: {type: gain, gian: 0.5}\n"), 10, 6, rng,
-                  registry),
-      doctest::Contains("unknown key 'model.ffn.gian'; did you mean 'model.ffn.gain'?"), ConfigError);
+  CHECK_THROWS_WITH_AS(build(kBase + "ffn: {type: gain, gian: 0.5}\n", registry),
+                       doctest::Contains("unknown key 'model.ffn.gian'; did you mean 'model.ffn.gain'?"),
+                       ConfigError);
   // The process-wide registry does not know test-local types.
-  CHECK_THROWS_WITH_AS(build_model(test::config(std::string(kBase) + "ffn: {type: gain}\n"), 10, 6, rng),
+  CHECK_THROWS_WITH_AS(build(kBase + "ffn: {type: gain}\n"),
                        doctest::Contains("unknown layer type 'gain'"), ConfigError);
 }
 
 TEST_CASE("build_model: defaults give the reference architecture") {
-  core::Rng rng(5);
-  auto model = build_model(test::config(kBase), 10, 6, rng);
+  auto model = build(kBase);
+  CHECK(model->vocab() == 10);
+  CHECK(model->max_len() == 6);
   const TransformerOptions& o = model->options();
-  CHECK(o.vocab == 10);
-  CHECK(o.max_len == 6);
-  CHECK(o.positional == Positional::learned);
-  CHECK(o.block.norm == NormPlacement::pre);
-  CHECK(o.block.attention.causal);
-  CHECK(o.block.attention.wq == Projection::learned);
-  CHECK(o.block.attention.wo);
+  CHECK(o.d_ff == 32);  // 4 * d_model
+  CHECK(o.activation == Activation::gelu);
+  CHECK(o.dropout == 0.0);
+  CHECK(o.norm_placement == NormPlacement::pre);
+  CHECK(o.positional.type == "learned_positions");
+  CHECK(o.norm.type == "layer_norm");
+  CHECK(o.attention.type == "multi_head_attention");
+  CHECK(o.ffn.type == "feed_forward");
+  CHECK(has_name(*model, "pos_emb.weight"));
+  const auto& attention = dynamic_cast<const MultiHeadAttention&>(model->block(0).attention());
+  CHECK(attention.options().causal);
+  CHECK(attention.options().wq == Projection::learned);
+  CHECK(attention.options().wo);
+  CHECK(attention.options().dropout == 0.0);
   const auto& ffn = dynamic_cast<const FeedForward&>(*model->block(0).ffn());
-  CHECK(ffn.options().hidden == 32);  // 4 * d_model
+  CHECK(ffn.options().hidden == 32);
   CHECK(ffn.options().activation == Activation::gelu);
   CHECK(model->state().at("blocks.0.ffn.fc1.weight").shape() == core::Shape{32, 8});
 }
 
 TEST_CASE("build_model: every option is read from the config") {
-  core::Rng rng(6);
-  auto model = build_model(test::config(std::string(kBase) +
-                                        "d_ff: 12\nactivation: relu\ndropout: 0.1\n"
-                                        "positional: sinusoidal\nnorm: post\n"
-                                        "attention: {wq: identity, wv: identity, causal: false}\n"),
-                           10, 6, rng);
+  auto model = build(kBase +
+                     "d_ff: 12\nactivation: relu\ndropout: 0.1\n"
+                     "positional: sinusoidal_positions\nnorm_placement: post\nnorm: {eps: 0.01}\n"
+                     "attention: {wq: identity, wv: identity, causal: false}\n");
   const TransformerOptions& o = model->options();
-  CHECK(o.positional == Positional::sinusoidal);
+  CHECK(o.positional.type == "sinusoidal_positions");
   CHECK_FALSE(has_name(*model, "pos_emb.weight"));
-  CHECK(o.block.norm == NormPlacement::post);
+  CHECK(o.norm_placement == NormPlacement::post);
+  CHECK(model->block(0).options().norm_placement == NormPlacement::post);
   CHECK(o.dropout == 0.1);
-  CHECK(o.block.dropout == 0.1);
-  CHECK(o.block.attention.dropout == 0.1);  // follows the model's dropout unless given
-  CHECK(o.block.attention.wq == Projection::identity);
-  CHECK(o.block.attention.wk == Projection::learned);
-  CHECK(o.block.attention.wv == Projection::identity);
-  CHECK_FALSE(o.block.attention.causal);
+  CHECK(model->block(0).options().dropout == 0.1);
+  const auto& attention = dynamic_cast<const MultiHeadAttention&>(model->block(0).attention());
+  CHECK(attention.options().dropout == 0.1);  // follows the model's dropout unless given
+  CHECK(attention.options().wq == Projection::identity);
+  CHECK(attention.options().wk == Projection::learned);
+  CHECK(attention.options().wv == Projection::identity);
+  CHECK_FALSE(attention.options().causal);
   CHECK_FALSE(has_name(*model, "blocks.0.attn.wq.weight"));
   CHECK(model->state().at("blocks.0.attn.wk.weight").shape() == core::Shape{16, 8});  // H·C
   CHECK(model->state().at("blocks.0.attn.wo.weight").shape() == core::Shape{8, 16});
   const auto& ffn = dynamic_cast<const FeedForward&>(*model->block(0).ffn());
   CHECK(ffn.options().hidden == 12);
   CHECK(ffn.options().activation == Activation::relu);
+  // The one norm section builds ln1, ln2 and ln_f.
+  std::size_t norms = 0;
+  for (const auto* parent : {static_cast<const Module*>(&model->block(0)),
+                             static_cast<const Module*>(model.get())}) {
+    for (const auto& [name, child] : parent->children()) {
+      if (name != "ln1" && name != "ln2" && name != "ln_f") continue;
+      CHECK(dynamic_cast<const LayerNorm&>(*child).eps() == 0.01);
+      ++norms;
+    }
+  }
+  CHECK(norms == 3);
 
   SUBCASE("projections none and attention-only") {
-    auto bare = build_model(test::config(std::string(kBase) +
-                                         "attention: {projections: none, dropout: 0.0}\nffn: none\n"),
-                            10, 6, rng);
+    auto bare = build(kBase + "attention: {projections: none, dropout: 0.0}\nffn: none\n");
     CHECK(bare->block(0).ffn() == nullptr);
     CHECK(bare->block(0).attention().parameter_count() == 0);
     CHECK(bare->parameter_count() == 10 * 8 + 6 * 8 + 2 * 8 + 2 * 8 + 8 * 10 + 10);
   }
   SUBCASE("ffn options without a type are the built-in feed_forward's") {
-    auto custom = build_model(test::config(std::string(kBase) + "ffn: {hidden: 20}\n"), 10, 6, rng);
+    auto custom = build(kBase + "ffn: {hidden: 20}\n");
     CHECK(custom->state().at("blocks.0.ffn.fc1.weight").shape() == core::Shape{20, 8});
   }
 }
 
 TEST_CASE("build_model: misspelled keys and impossible values are config errors") {
-  core::Rng rng(7);
-  auto build = [&](const std::string& extra) {
-    return build_model(test::config(std::string(kBase) + extra), 10, 6, rng);
-  };
-  CHECK_THROWS_WITH_AS(build("positonal: sinusoidal\n"),
+  const LayerRegistry registry = registry_with_gain();
+  auto with = [&](const std::string& extra) { return build(kBase + extra, registry); };
+  CHECK_THROWS_WITH_AS(with("positonal: sinusoidal_positions\n"),
                        doctest::Contains("unknown key 'model.positonal'; did you mean 'model.positional'?"),
                        ConfigError);
-  CHECK_THROWS_WITH_AS(build("attention: {wk: identity, casual: false}\n"),
+  CHECK_THROWS_WITH_AS(with("attention: {wk: identity, casual: false}\n"),
                        doctest::Contains("did you mean 'model.attention.causal'?"), ConfigError);
-  CHECK_THROWS_WITH_AS(build("norm: middle\n"),
-                       doctest::Contains("model.norm: expected one of pre, post, found middle"),
+  CHECK_THROWS_WITH_AS(with("norm: {type: layer_norm, esp: 0.1}\n"),
+                       doctest::Contains("unknown key 'model.norm.esp'; did you mean 'model.norm.eps'?"),
                        ConfigError);
-  CHECK_THROWS_WITH_AS(build("attention: {wq: identiy}\n"),
+  CHECK_THROWS_WITH_AS(with("norm_placement: middle\n"),
+                       doctest::Contains("model.norm_placement: expected one of pre, post, found middle"),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(with("attention: {wq: identiy}\n"),
                        doctest::Contains("did you mean 'identity'?"), ConfigError);
-  CHECK_THROWS_WITH_AS(build("attention: {projections: none, wq: learned}\n"),
+  CHECK_THROWS_WITH_AS(with("attention: {projections: none, wq: learned}\n"),
                        doctest::Contains("model.attention.wq: cannot be combined with projections: none"),
                        ConfigError);
-  CHECK_THROWS_WITH_AS(build("attention: {wv: identity, wo: none}\n"),
+  CHECK_THROWS_WITH_AS(with("attention: {wv: identity, wo: none}\n"),
                        doctest::Contains("model.attention.wo: MultiHeadAttention (d_model 8, heads 2"),
                        ConfigError);
-  CHECK_THROWS_WITH_AS(build("attention: {wv: identity, wo: none}\n"),
+  CHECK_THROWS_WITH_AS(with("attention: {wv: identity, wo: none}\n"),
                        doctest::Contains("without wo the heads side by side are the output"), ConfigError);
-  CHECK_THROWS_WITH_AS(build_model(test::config("d_model: 10\nheads: 4\nlayers: 1\n"), 10, 6, rng),
+  CHECK_THROWS_WITH_AS(build("d_model: 10\nheads: 4\nlayers: 1\n"),
                        doctest::Contains("learned wq and wk need d_model divisible by heads"),
                        ConfigError);
-  CHECK_THROWS_WITH_AS(build("dropout: 1.5\n"),
+  CHECK_THROWS_WITH_AS(with("dropout: 1.5\n"),
                        doctest::Contains("model.dropout: expected a rate in [0, 1), found 1.5"),
                        ConfigError);
-  CHECK_THROWS_WITH_AS(build("ffn: nothing\n"),
-                       doctest::Contains("model.ffn: expected one of none, found nothing"), ConfigError);
-  CHECK_THROWS_WITH_AS(build_model(test::config("d_model: 8\nlayers: 1\n"), 10, 6, rng),
+  CHECK_THROWS_WITH_AS(with("activation: swish\n"),
+                       doctest::Contains("model.activation: expected one of gelu, relu, found swish"),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(build("d_model: 8\nlayers: 1\n"),
                        doctest::Contains("model.heads: required key is missing"), ConfigError);
-  CHECK_THROWS_WITH_AS(build_model(test::config("d_model: 8\nheads: 2\nlayers: 0\n"), 10, 6, rng),
+  CHECK_THROWS_WITH_AS(build("d_model: 8\nheads: 2\nlayers: 0\n"),
                        doctest::Contains("model.layers: expected at least one layer, found 0"),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(with("ffn: {type: none, hidden: 3}\n"),
+                       doctest::Contains("unknown key 'model.ffn.hidden'"), ConfigError);
+}
+
+TEST_CASE("build_model: an unknown type in any slot names the known types and the closest") {
+  const LayerRegistry registry = registry_with_gain();
+  for (const auto& [key, typo, closest] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"positional", "sinusoidal_position", "sinusoidal_positions"},
+           {"norm", "layer_nrom", "layer_norm"},
+           {"attention", "multi_head_atention", "multi_head_attention"},
+           {"ffn", "nothing", ""}}) {
+    CAPTURE(key);
+    const std::string message = "model." + key + ".type: unknown layer type '" + typo + "' " +
+                                kKnownList;
+    CHECK_THROWS_WITH_AS(build(kBase + key + ": {type: " + typo + "}\n", registry),
+                         doctest::Contains(message.c_str()), ConfigError);
+    if (!closest.empty()) {
+      CHECK_THROWS_WITH_AS(build(kBase + key + ": " + typo + "\n", registry),
+                           doctest::Contains((message + "; did you mean '" + closest + "'?").c_str()),
+                           ConfigError);
+    }
+  }
+}
+
+TEST_CASE("read_transformer_options: old spellings say what replaced them") {
+  auto read = [](const std::string& extra) { return read_transformer_options(test::model_config(kBase + extra)); };
+  for (const std::string placement : {"pre", "post"}) {
+    CAPTURE(placement);
+    CHECK_THROWS_WITH_AS(read("norm: " + placement + "\n"),
+                         doctest::Contains(("model.norm: names the norm layer now (e.g. `norm: "
+                                            "layer_norm`); the placement " + placement +
+                                            " moved to model.norm_placement (`norm_placement: " +
+                                            placement + "`)")
+                                               .c_str()),
+                         ConfigError);
+  }
+  CHECK_THROWS_WITH_AS(read("positional: learned\n"),
+                       doctest::Contains("model.positional: 'learned' is the old name; did you mean "
+                                         "'learned_positions'? (the built-in positional layer types "
+                                         "are learned_positions and sinusoidal_positions)"),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(read("positional: {type: sinusoidal}\n"),
+                       doctest::Contains("did you mean 'sinusoidal_positions'?"), ConfigError);
+  CHECK_THROWS_WITH_AS(read("attention: none\n"),
+                       doctest::Contains("model.attention: cannot be none (only model.ffn can be left out)"),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(read("norm: {type: ''}\n"),
+                       doctest::Contains("model.norm: expected a layer type name, found an empty one"),
+                       ConfigError);
+  CHECK_NOTHROW(read("norm_placement: post\npositional: sinusoidal_positions\nffn: none\n"));
+}
+
+TEST_CASE("build_model: the attention slot needs an attention layer") {
+  CHECK_THROWS_WITH_AS(build(kBase + "attention: feed_forward\n"),
+                       doctest::Contains("model.attention.type: layer type 'feed_forward' is not an "
+                                         "attention layer (the attention slot needs a layer derived "
+                                         "from AttentionLayer"),
                        ConfigError);
 }

@@ -6,13 +6,16 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "core/ops.hpp"
+#include "layers/attention.hpp"
 #include "layers/build_model.hpp"
+#include "layers/positional_encoding.hpp"
 #include "layers/transformer.hpp"
 #include "layer_test_util.hpp"
 
@@ -23,19 +26,18 @@ using core::Tensor;
 
 namespace {
 
-// The reference model of DESIGN.md, small: V = 11, C = 8, H = 2, d_ff = 16.
-TransformerOptions reference_options(std::size_t layers) {
-  TransformerOptions o;
-  o.vocab = 11;
-  o.max_len = 8;
-  o.layers = layers;
-  o.block.attention.d_model = 8;
-  o.block.attention.heads = 2;
-  FeedForwardOptions ffn;
-  ffn.dim = 8;
-  ffn.hidden = 16;
-  o.block.ffn = feed_forward_builder(ffn);
-  return o;
+constexpr std::size_t kVocab = 11, kMaxLen = 8;
+
+// The reference model of docs/DESIGN.md, small: C = 8, H = 2, d_ff = 16 (V = 11 and
+// max_len = 8 are the task's), with `extra` model keys.
+TransformerOptions reference_options(std::size_t layers, const std::string& extra = "") {
+  return read_transformer_options(test::model_config(
+      "d_model: 8\nheads: 2\nlayers: " + std::to_string(layers) + "\nd_ff: 16\n" + extra));
+}
+
+std::shared_ptr<Transformer> reference_model(std::size_t layers, core::Rng& rng,
+                                             const std::string& extra = "") {
+  return build_model(reference_options(layers, extra), kVocab, kMaxLen, rng);
 }
 
 Tensor tensor_from_json(const nlohmann::json& j) {
@@ -54,8 +56,10 @@ TEST_CASE("transformer: matches PyTorch logits and loss (fixture)") {
     const std::string name = c.at("name");
     CAPTURE(name);
     core::Rng rng(0);
-    const ConfigNode section(YAML::Load(c.at("model").dump()), "model", "layers_reference.json");
-    auto model = build_model(section, c.at("vocab"), c.at("max_len"), rng);
+    const ConfigNode section =
+        ConfigNode::parse("model: " + c.at("model").dump() + "\n", "layers_reference.json")
+            .child("model");
+    auto model = build_model(read_transformer_options(section), c.at("vocab"), c.at("max_len"), rng);
     std::map<std::string, Tensor> state;
     for (const auto& [key, value] : c.at("state").items()) state[key] = tensor_from_json(value);
     CHECK(model->named_parameters().size() == state.size());
@@ -91,9 +95,9 @@ TEST_CASE("transformer: matches PyTorch logits and loss (fixture)") {
 
 TEST_CASE("transformer: parameter names and count of the reference model") {
   core::Rng rng(1);
-  Transformer model(reference_options(1), rng);
+  const auto model = reference_model(1, rng);
   std::vector<std::string> names;
-  for (const auto& p : model.named_parameters()) names.push_back(p.name);
+  for (const auto& p : model->named_parameters()) names.push_back(p.name);
   CHECK(names == std::vector<std::string>{
                      "tok_emb.weight", "pos_emb.weight",
                      "blocks.0.ln1.weight", "blocks.0.ln1.bias",
@@ -107,21 +111,21 @@ TEST_CASE("transformer: parameter names and count of the reference model") {
                      "ln_f.weight", "ln_f.bias", "head.weight", "head.bias"});
   const std::size_t V = 11, C = 8, F = 16, T = 8;
   const std::size_t per_block = 2 * C + 4 * (C * C + C) + 2 * C + (C * F + F) + (F * C + C);
-  Transformer two(reference_options(2), rng);
-  CHECK(two.parameter_count() == V * C + T * C + 2 * per_block + 2 * C + C * V + V);
-  CHECK(two.layers() == 2);
-  CHECK(two.d_model() == 8);
+  const auto two = reference_model(2, rng);
+  CHECK(two->parameter_count() == V * C + T * C + 2 * per_block + 2 * C + C * V + V);
+  CHECK(two->layers() == 2);
+  CHECK(two->d_model() == 8);
+  CHECK(two->vocab() == V);
+  CHECK(two->max_len() == T);
 
-  TransformerOptions sinusoidal = reference_options(1);
-  sinusoidal.positional = Positional::sinusoidal;
-  CHECK(Transformer(sinusoidal, rng).parameter_count() == model.parameter_count() - T * C);
+  const auto sinusoidal = reference_model(1, rng, "positional: sinusoidal_positions\n");
+  CHECK(sinusoidal->parameter_count() == model->parameter_count() - T * C);
 }
 
 TEST_CASE("transformer: a seed means the same weights; another seed different ones") {
   core::Rng a(42), b(42), c(43);
-  Transformer first(reference_options(2), a), second(reference_options(2), b),
-      other(reference_options(2), c);
-  const auto s1 = first.state(), s2 = second.state(), s3 = other.state();
+  const auto s1 = reference_model(2, a)->state(), s2 = reference_model(2, b)->state(),
+             s3 = reference_model(2, c)->state();
   for (const auto& [name, value] : s1) {
     CAPTURE(name);
     CHECK(value.to_vector() == s2.at(name).to_vector());
@@ -129,10 +133,42 @@ TEST_CASE("transformer: a seed means the same weights; another seed different on
   }
 }
 
+TEST_CASE("transformer: weights are drawn from the seed in parameter order") {
+  // What a seed means: tok_emb, pos_emb, then each block's attn and ffn (the norms draw
+  // nothing), then head, each layer drawing as it does on its own. Replayed by hand.
+  core::Rng rng(21);
+  const auto model = reference_model(2, rng);
+  core::Rng replay(21);
+  std::map<std::string, Tensor> expected;
+  auto keep = [&](const std::string& prefix, const Module& m) {
+    for (const auto& p : m.named_parameters()) expected[prefix + p.name] = p.tensor;
+  };
+  keep("tok_emb.", Embedding(kVocab, 8, replay));
+  keep("pos_emb.", LearnedPositionalEmbedding(kMaxLen, 8, replay));
+  for (const std::string block : {"blocks.0.", "blocks.1."}) {
+    MultiHeadAttentionOptions attention;
+    attention.d_model = 8;
+    attention.heads = 2;
+    keep(block + "attn.", MultiHeadAttention(attention, replay));
+    keep(block + "ffn.", FeedForward(FeedForwardOptions{8, 16, Activation::gelu}, replay));
+  }
+  keep("head.", Linear(8, kVocab, replay));
+  std::size_t compared = 0;
+  for (const auto& p : model->named_parameters()) {
+    CAPTURE(p.name);
+    if (p.name.find("ln") != std::string::npos) continue;  // ones and zeros
+    REQUIRE(expected.count(p.name) == 1);
+    CHECK(p.tensor.to_vector() == expected.at(p.name).to_vector());
+    ++compared;
+  }
+  CHECK(compared == expected.size());
+}
+
 TEST_CASE("transformer: changing token t changes no logits before t") {
   const std::size_t T = 7, t = 4;
   core::Rng rng(2);
-  Transformer model(reference_options(2), rng);
+  const auto built = reference_model(2, rng);
+  Transformer& model = *built;
   core::Ids ids = test::random_ids({2, T}, 11, 3);
   const Tensor before = model.forward(ids);
   CHECK(before.shape() == core::Shape{2, T, 11});
@@ -145,10 +181,9 @@ TEST_CASE("transformer: changing token t changes no logits before t") {
 }
 
 TEST_CASE("transformer: padding keeps padded tokens from reaching other positions") {
-  TransformerOptions o = reference_options(2);
-  o.block.attention.causal = false;
   core::Rng rng(4);
-  Transformer model(o, rng);
+  const auto built = reference_model(2, rng, "attention: {causal: false}\n");
+  Transformer& model = *built;
   core::Ids ids = test::random_ids({2, 5}, 11, 5);
   const std::vector<std::uint8_t> padding{0, 0, 0, 0, 0, 0, 0, 0, 1, 1};
   const Tensor before = model.forward(ids, &padding);
@@ -163,7 +198,8 @@ TEST_CASE("transformer: padding keeps padded tokens from reaching other position
 
 TEST_CASE("transformer: capture_attention hands back one probability map per layer") {
   core::Rng rng(6);
-  Transformer model(reference_options(2), rng);
+  const auto built = reference_model(2, rng);
+  Transformer& model = *built;
   const core::Ids ids = test::random_ids({3, 5}, 11, 7);
   const Tensor plain = model.forward(ids);
   model.capture_attention(true);
@@ -177,17 +213,15 @@ TEST_CASE("transformer: capture_attention hands back one probability map per lay
     CHECK(test::max_abs_diff(rows, Tensor::ones(rows.shape())) < 1e-6);
     CHECK(map.at({1, 1, 2, 3}) == 0.0);  // causal
   }
-  CHECK(model.block(1).attention().head_weights(1).wq.shape() == core::Shape{4, 8});
+  const auto& attention = dynamic_cast<const MultiHeadAttention&>(model.block(1).attention());
+  CHECK(attention.head_weights(1).wq.shape() == core::Shape{4, 8});
   CHECK_THROWS_WITH_AS(model.block(2), doctest::Contains("2 out of range (layers 2)"), std::out_of_range);
 }
 
 TEST_CASE("transformer: dropout draws from the model's generator, so its state replays a step") {
-  TransformerOptions o = reference_options(2);
-  o.dropout = 0.2;
-  o.block.dropout = 0.2;
-  o.block.attention.dropout = 0.1;
   core::Rng rng(8);
-  Transformer model(o, rng);
+  const auto built = reference_model(2, rng, "dropout: 0.2\nattention: {dropout: 0.1}\n");
+  Transformer& model = *built;
   const core::Ids ids = test::random_ids({2, 6}, 11, 9);
   model.eval();
   const Tensor eval_logits = model.forward(ids);
@@ -204,11 +238,10 @@ TEST_CASE("transformer: dropout draws from the model's generator, so its state r
 
 TEST_CASE("transformer: gradient check in float64 through a 2-layer model") {
   core::Rng rng(10);
-  TransformerOptions o = reference_options(2);
-  o.block.attention.d_model = 4;
-  o.block.ffn = feed_forward_builder({4, 8, Activation::gelu});
-  o.vocab = 5;
-  Transformer model(o, rng);
+  const auto built = build_model(
+      read_transformer_options(test::model_config("d_model: 4\nheads: 2\nlayers: 2\nd_ff: 8\n")),
+      5, kMaxLen, rng);
+  Transformer& model = *built;
   model.to(DType::f64);
   const core::Ids ids = test::random_ids({2, 4}, 5, 11);
   core::GradcheckOptions options;
@@ -228,13 +261,23 @@ TEST_CASE("transformer: gradient check in float64 through a 2-layer model") {
 
 TEST_CASE("transformer: bad inputs name what is wrong") {
   core::Rng rng(13);
-  Transformer model(reference_options(1), rng);
+  const auto built = reference_model(1, rng);
+  Transformer& model = *built;
   CHECK_THROWS_WITH_AS(model.forward(test::random_ids({2, 9}, 11, 1)),
                        doctest::Contains("sequence length 9 exceeds max_len 8"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(model.forward(test::random_ids({6}, 11, 1)),
                        doctest::Contains("expected token ids (B, T), got [6]"), std::invalid_argument);
   TransformerOptions o = reference_options(1);
   o.layers = 0;
-  CHECK_THROWS_WITH_AS(Transformer(o, rng), doctest::Contains("vocab, max_len and layers must be positive"),
+  CHECK_THROWS_WITH_AS(Transformer(o, kVocab, kMaxLen, rng),
+                       doctest::Contains("vocab, max_len and layers must be positive"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(Transformer(reference_options(1), 0, kMaxLen, rng),
+                       doctest::Contains("vocab, max_len and layers must be positive; got 0, 8, 1"),
+                       std::invalid_argument);
+  o = reference_options(1);
+  o.d_ff = 0;
+  CHECK_THROWS_WITH_AS(Transformer(o, kVocab, kMaxLen, rng),
+                       doctest::Contains("d_model, heads and d_ff must be positive; got 8, 2, 0"),
                        std::invalid_argument);
 }

@@ -3,10 +3,14 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/ops.hpp"
+#include "layers/attention.hpp"
+#include "layers/feed_forward.hpp"
+#include "layers/layer_norm.hpp"
 #include "layers/transformer_block.hpp"
 #include "layer_test_util.hpp"
 
@@ -17,12 +21,25 @@ using core::Tensor;
 
 namespace {
 
-TransformerBlockOptions options(NormPlacement norm, bool ffn) {
+// The reference sublayers for C = 8, H = 2, d_ff = 16: attention first, then the ffn (the
+// order a Transformer draws them in).
+BlockLayers sublayers(bool ffn, core::Rng& rng) {
+  MultiHeadAttentionOptions attention;
+  attention.d_model = 8;
+  attention.heads = 2;
+  BlockLayers parts;
+  parts.ln1 = std::make_shared<LayerNorm>(8);
+  parts.attn = std::make_shared<MultiHeadAttention>(attention, rng);
+  if (ffn) {
+    parts.ln2 = std::make_shared<LayerNorm>(8);
+    parts.ffn = std::make_shared<FeedForward>(FeedForwardOptions{8, 16, Activation::gelu}, rng);
+  }
+  return parts;
+}
+
+TransformerBlockOptions options(NormPlacement placement) {
   TransformerBlockOptions o;
-  o.attention.d_model = 8;
-  o.attention.heads = 2;
-  o.norm = norm;
-  if (ffn) o.ffn = feed_forward_builder({8, 16, Activation::gelu});
+  o.norm_placement = placement;
   return o;
 }
 
@@ -45,7 +62,7 @@ TEST_CASE("transformer_block: pre-LN, post-LN and attention-only wiring") {
   const Tensor x = test::random_input({2, 5, 8}, 1, DType::f64);
   SUBCASE("pre-LN: x + attn(ln1(x)), then + ffn(ln2(.))") {
     core::Rng rng(2);
-    TransformerBlock block(options(NormPlacement::pre, true), rng);
+    TransformerBlock block(sublayers(true, rng), options(NormPlacement::pre));
     block.to(DType::f64);
     const Tensor h = core::add(x, block.attention().forward(norm(block, "ln1", x)));
     const Tensor expected = core::add(h, block.ffn()->forward(norm(block, "ln2", h)));
@@ -55,7 +72,7 @@ TEST_CASE("transformer_block: pre-LN, post-LN and attention-only wiring") {
   }
   SUBCASE("post-LN: ln1(x + attn(x)), then ln2(. + ffn(.))") {
     core::Rng rng(3);
-    TransformerBlock block(options(NormPlacement::post, true), rng);
+    TransformerBlock block(sublayers(true, rng), options(NormPlacement::post));
     block.to(DType::f64);
     const Tensor h = norm(block, "ln1", core::add(x, block.attention().forward(x)));
     const Tensor expected = norm(block, "ln2", core::add(h, block.ffn()->forward(h)));
@@ -63,7 +80,7 @@ TEST_CASE("transformer_block: pre-LN, post-LN and attention-only wiring") {
   }
   SUBCASE("attention-only: no ln2, no ffn") {
     core::Rng rng(4);
-    TransformerBlock block(options(NormPlacement::pre, false), rng);
+    TransformerBlock block(sublayers(false, rng), options(NormPlacement::pre));
     block.to(DType::f64);
     CHECK(block.ffn() == nullptr);
     CHECK(names_of(block) == std::vector<std::string>{"ln1", "attn"});
@@ -75,16 +92,29 @@ TEST_CASE("transformer_block: pre-LN, post-LN and attention-only wiring") {
 
 TEST_CASE("transformer_block: residual dropout needs a generator and acts only in training") {
   core::Rng rng(5), dropout_rng(6);
-  TransformerBlockOptions o = options(NormPlacement::pre, true);
+  const BlockLayers parts = sublayers(true, rng);
+  TransformerBlockOptions o = options(NormPlacement::pre);
   o.dropout = 0.3;
-  CHECK_THROWS_WITH_AS(TransformerBlock(o, rng), doctest::Contains("dropout > 0 needs a dropout_rng"),
+  CHECK_THROWS_WITH_AS(TransformerBlock(parts, o), doctest::Contains("dropout > 0 needs a dropout_rng"),
                        std::invalid_argument);
-  o.dropout_rng = &dropout_rng;
-  TransformerBlock block(o, rng);
+  TransformerBlock block(parts, o, &dropout_rng);
   const Tensor x = test::random_input({2, 4, 8}, 7);
   block.eval();
   const Tensor eval = block.forward(x);
   CHECK(test::max_abs_diff(eval, block.forward(x)) == 0.0);
   block.train();
   CHECK(test::max_abs_diff(eval, block.forward(x)) > 1e-4);
+}
+
+TEST_CASE("transformer_block: missing sublayers are named") {
+  core::Rng rng(8);
+  BlockLayers parts = sublayers(true, rng);
+  parts.ln2 = nullptr;
+  CHECK_THROWS_WITH_AS(TransformerBlock(parts, options(NormPlacement::pre)),
+                       doctest::Contains("ln2 and ffn come together; got ffn without ln2"),
+                       std::invalid_argument);
+  parts = sublayers(false, rng);
+  parts.attn = nullptr;
+  CHECK_THROWS_WITH_AS(TransformerBlock(parts, options(NormPlacement::pre)),
+                       doctest::Contains("ln1 and attn are required"), std::invalid_argument);
 }

@@ -1,0 +1,96 @@
+// The built-in layer factories: each reads its own keys and builds its layer.
+#include "layers/builtin_layers.hpp"
+
+#include <stdexcept>
+#include <string>
+
+#include "layers/attention.hpp"
+#include "layers/feed_forward.hpp"
+#include "layers/layer_norm.hpp"
+#include "layers/positional_encoding.hpp"
+
+namespace qkv::layers {
+
+namespace {
+
+std::shared_ptr<Layer> make_learned_positions(const ConfigNode&, const LayerContext& context,
+                                              core::Rng& rng) {
+  return std::make_shared<LearnedPositionalEmbedding>(context.max_len, context.d_model, rng);
+}
+
+std::shared_ptr<Layer> make_sinusoidal_positions(const ConfigNode&, const LayerContext& context,
+                                                 core::Rng&) {
+  return std::make_shared<SinusoidalPositionalEncoding>(context.max_len, context.d_model);
+}
+
+std::shared_ptr<Layer> make_layer_norm(const ConfigNode& options, const LayerContext& context,
+                                       core::Rng&) {
+  const double eps = options.get<double>("eps", 1e-5);
+  options.require(eps > 0.0, "eps", "a positive number");
+  return std::make_shared<LayerNorm>(context.d_model, eps);
+}
+
+Projection read_projection(const ConfigNode& options, const std::string& key) {
+  return options.get_choice(key, {"learned", "identity"}, "learned") == "learned"
+             ? Projection::learned
+             : Projection::identity;
+}
+
+MultiHeadAttentionOptions read_attention(const ConfigNode& options, const LayerContext& context) {
+  MultiHeadAttentionOptions o;
+  const bool none = options.get_choice("projections", {"learned", "none"}, "learned") == "none";
+  if (none) {
+    o = MultiHeadAttentionOptions::no_projections(context.d_model, context.heads);
+    for (const char* key : {"wq", "wk", "wv", "wo"}) {
+      if (options.has(key)) {
+        options.fail(key, "cannot be combined with projections: none (which means Q = K = V "
+                          "= x and no wo)");
+      }
+    }
+  } else {
+    o.d_model = context.d_model;
+    o.heads = context.heads;
+    o.wq = read_projection(options, "wq");
+    o.wk = read_projection(options, "wk");
+    o.wv = read_projection(options, "wv");
+    o.wo = options.get_choice("wo", {"learned", "none"}, "learned") == "learned";
+  }
+  o.causal = options.get<bool>("causal", true);
+  o.dropout = options.get<double>("dropout", context.dropout);
+  options.require(o.dropout >= 0.0 && o.dropout < 1.0, "dropout", "a rate in [0, 1)");
+  try {
+    attention_shape(o);
+  } catch (const std::invalid_argument& e) {
+    options.fail(none ? "projections" : "wo", e.what());
+  }
+  return o;
+}
+
+std::shared_ptr<Layer> make_multi_head_attention(const ConfigNode& options,
+                                                 const LayerContext& context, core::Rng& rng) {
+  return std::make_shared<MultiHeadAttention>(read_attention(options, context), rng,
+                                              context.dropout_rng);
+}
+
+std::shared_ptr<Layer> make_feed_forward(const ConfigNode& options, const LayerContext& context,
+                                         core::Rng& rng) {
+  FeedForwardOptions o;
+  o.dim = context.d_model;
+  o.hidden = options.get<std::size_t>("hidden", context.d_ff);
+  options.require(o.hidden > 0, "hidden", "a positive width");
+  o.activation = parse_activation(options.get_choice(
+      "activation", {"gelu", "relu"}, activation_name(context.activation)));
+  return std::make_shared<FeedForward>(o, rng);
+}
+
+}  // namespace
+
+void register_builtin_layers(LayerRegistry& registry) {
+  registry.add("learned_positions", make_learned_positions);
+  registry.add("sinusoidal_positions", make_sinusoidal_positions);
+  registry.add("layer_norm", make_layer_norm);
+  registry.add("multi_head_attention", make_multi_head_attention);
+  registry.add("feed_forward", make_feed_forward);
+}
+
+}  // namespace qkv::layers
