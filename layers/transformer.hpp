@@ -5,7 +5,7 @@
 //   h = drop(h)                             embedding dropout, training mode only
 //   h = blocks.i(h)  for i in 0..layers     see transformer_block.hpp
 //   logits = head(ln_f(h))                  untied Linear C -> V with bias
-// This is the reference architecture of DESIGN.md and bench/torch_ref.py (with the
+// This is the reference architecture of docs/DESIGN.md and bench/torch_ref.py (with the
 // default options). Parameter names, which checkpoints use:
 //   tok_emb.weight [V, C]            pos_emb.weight [max_len, C] (learned positions only)
 //   blocks.<i>.ln1.weight / .bias    blocks.<i>.attn.{wq,wk,wv,wo}.weight / .bias
