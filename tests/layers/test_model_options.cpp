@@ -160,3 +160,20 @@ TEST_CASE("model options: a user layer's defaults are written although no config
   CHECK(second.model->state().at("blocks.0.ffn.scale").to_vector() == std::vector<double>(8, 2.0));
   check_same_weights(*first.model, *second.model);
 }
+
+TEST_CASE("model options: options made in code have the schema's defaults and write the same") {
+  TransformerOptions in_code;
+  in_code.d_model = 8;
+  in_code.heads = 2;
+  in_code.layers = 1;
+  in_code.d_ff = 32;
+  core::Rng rng(3);
+  const auto model = build_model(in_code, 10, 6, rng);
+  ConfigWriter out;
+  write_transformer_options(in_code, out.child("model"));
+  const Written from_yaml =
+      round_trip("model: {d_model: 8, heads: 2, layers: 1, ffn: {type: feed_forward}}\n", layer_registry());
+  CHECK(out.str() == from_yaml.text);
+  check_same_options(in_code, from_yaml.options);
+  check_same_weights(*model, *from_yaml.model);
+}
