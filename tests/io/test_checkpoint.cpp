@@ -2,14 +2,15 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "core/ops.hpp"
+#include "core/parameter.hpp"
 #include "core/random.hpp"
-#include "layers/module.hpp"
 #include "optim/factory.hpp"
 #include "io/checkpoint.hpp"
 #include "io/safetensors.hpp"
@@ -22,12 +23,24 @@ using qkv::io::save_checkpoint;
 
 namespace {
 
-// A two-parameter model: enough for names, shapes and optimizer state.
-class Tiny : public qkv::layers::Module {
+// A two-parameter model: enough for names, shapes and optimizer state. Its parameters are
+// plain core tensors (io sits below layers' Module; Module's own load_state checks are
+// tested in tests/layers).
+class Tiny {
  public:
-  Tiny(std::size_t rows, Rng& rng) {
-    weight_ = register_parameter("weight", Tensor::randn({rows, 3}, rng));
-    bias_ = register_parameter("bias", Tensor::zeros({rows}), qkv::core::ParamKind::bias);
+  Tiny(std::size_t rows, Rng& rng)
+      : weight_(Tensor::randn({rows, 3}, rng).requires_grad_()),
+        bias_(Tensor::zeros({rows}).requires_grad_()) {}
+  std::vector<qkv::core::NamedParameter> named_parameters() const {
+    return {{"weight", weight_, qkv::core::ParamKind::weight},
+            {"bias", bias_, qkv::core::ParamKind::bias}};
+  }
+  std::map<std::string, Tensor> state() const {
+    return {{"weight", weight_.clone()}, {"bias", bias_.clone()}};
+  }
+  void load_state(const std::map<std::string, Tensor>& state) {
+    weight_.copy_(state.at("weight"));
+    bias_.copy_(state.at("bias"));
   }
   Tensor loss() const {
     Tensor y = qkv::core::add(weight_, qkv::core::reshape(bias_, {bias_.numel(), 1}));
@@ -67,8 +80,9 @@ TEST_CASE("checkpoint: round trip keeps weights, optimizer, RNG, config and run 
   Rng rng(7);
   Tiny model(4, rng);
   qkv::optim::OptimizerOptions options;
+  options.type = "adam";
   options.lr = 0.01;
-  auto optimizer = qkv::optim::make_optimizer("adam", model.named_parameters(), options);
+  auto optimizer = qkv::optim::make_optimizer(options, model.named_parameters());
   train_steps(model, *optimizer, 3);
   Rng data_rng(99);
   data_rng.normal();  // leaves a cached normal in the state
@@ -108,21 +122,11 @@ TEST_CASE("checkpoint: round trip keeps weights, optimizer, RNG, config and run 
     Tiny resumed(4, other);
     resumed.load_state(loaded.weights);
     auto resumed_optimizer =
-        qkv::optim::make_optimizer("adam", resumed.named_parameters(), options);
+        qkv::optim::make_optimizer(options, resumed.named_parameters());
     resumed_optimizer->import_state(loaded.optimizer);
     train_steps(model, *optimizer, 2);
     train_steps(resumed, *resumed_optimizer, 2);
     check_same_tensors(model.state(), resumed.state());
-  }
-  SUBCASE("weights of another shape are refused, naming the tensor and both shapes") {
-    Rng other(1);
-    Tiny wider(5, other);
-    CHECK_THROWS_WITH_AS(wider.load_state(loaded.weights),
-                         doctest::Contains("weight"), std::invalid_argument);
-    CHECK_THROWS_WITH_AS(wider.load_state(loaded.weights), doctest::Contains("[4, 3]"),
-                         std::invalid_argument);
-    CHECK_THROWS_WITH_AS(wider.load_state(loaded.weights), doctest::Contains("[5, 3]"),
-                         std::invalid_argument);
   }
   std::remove(path.c_str());
 }
