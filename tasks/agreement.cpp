@@ -1,6 +1,8 @@
-// AgreementTask: the verb agrees with the first noun, not with the attractors after it.
+// AgreementTask: the verb agrees with the first noun, not with the attractors after it;
+// its options read from the config.
 #include "tasks/agreement.hpp"
 
+#include <map>
 #include <stdexcept>
 
 namespace qkv::tasks {
@@ -17,6 +19,45 @@ const AgreementTaskOptions& checked(const AgreementTaskOptions& o) {
     fail("fillers must not be empty when max_fillers or max_leading is positive");
   }
   return o;  // repeated words are caught by Task's unique-name check
+}
+
+AgreementTaskOptions read_agreement_options(const qkv::ConfigNode& node) {
+  AgreementTaskOptions o;
+  // Every word is one token: it may appear in one list only.
+  std::map<std::string, std::string> owner;  // word -> the key that listed it first
+  const auto check_word = [&](const char* key, const std::string& word) {
+    node.require(!word.empty() && word.find_first_of(" \t") == std::string::npos &&
+                     word != "PAD" && word != "SEP",
+                 key, "words without spaces, other than PAD and SEP");
+    const auto [it, fresh] = owner.emplace(word, key);
+    if (!fresh) {
+      node.fail(key, "the word '" + word + "' is listed twice (also in " + node.path() + "." +
+                         it->second + ")");
+    }
+  };
+  const auto words = [&](const char* key, const std::vector<std::string>& fallback) {
+    const auto list = node.get<std::vector<std::string>>(key, fallback);
+    for (const std::string& word : list) check_word(key, word);
+    return list;
+  };
+  const auto word = [&](const char* key, const std::string& fallback) {
+    const auto value = node.get<std::string>(key, fallback);
+    check_word(key, value);
+    return value;
+  };
+  o.singular_nouns = words("singular_nouns", o.singular_nouns);
+  node.require(!o.singular_nouns.empty(), "singular_nouns", "at least one noun");
+  o.plural_nouns = words("plural_nouns", o.plural_nouns);
+  node.require(!o.plural_nouns.empty(), "plural_nouns", "at least one noun");
+  o.singular_verb = word("singular_verb", o.singular_verb);
+  o.plural_verb = word("plural_verb", o.plural_verb);
+  o.fillers = words("fillers", o.fillers);
+  o.max_attractors = node.get<std::size_t>("max_attractors", o.max_attractors);
+  o.max_fillers = node.get<std::size_t>("max_fillers", o.max_fillers);
+  o.max_leading = node.get<std::size_t>("max_leading", o.max_leading);
+  node.require(!o.fillers.empty() || (o.max_fillers == 0 && o.max_leading == 0), "fillers",
+               "at least one filler word while max_fillers or max_leading is positive");
+  return o;
 }
 
 // Token layout after PAD and SEP: singular nouns, plural nouns, the two verbs, fillers.
@@ -69,6 +110,11 @@ Example AgreementTask::draw(core::Rng& rng) const {
   example.answer = {plural_subject ? plural_verb_ : singular_verb_};
   example.group = static_cast<int>(attractors);
   return example;
+}
+
+std::unique_ptr<Task> make_agreement_task(const qkv::ConfigNode& options, LossOn loss_on,
+                                          const std::string&) {
+  return std::make_unique<AgreementTask>(read_agreement_options(options), loss_on);
 }
 
 }  // namespace qkv::tasks

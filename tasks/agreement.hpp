@@ -9,11 +9,33 @@
 //
 // Example::group is the number of attractor nouns, so evaluation can report accuracy per
 // attractor count (group_name() is "attractors").
+//
+//   task: {type: agreement, max_attractors: 3, fillers: [the, near, with]}
+//
+// Every option is a config key of the same name (defaults below); every word is one token
+// and may appear in one list only.
 #pragma once
 
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "strict_yaml/config_node.hpp"
 #include "tasks/generated.hpp"
 
 namespace qkv::tasks {
+
+// [leading fillers] subject [span of attractor nouns and fillers] SEP verb.
+struct AgreementTaskOptions {
+  std::vector<std::string> singular_nouns = {"cat", "dog", "key", "boy", "girl", "tree"};
+  std::vector<std::string> plural_nouns = {"cats", "dogs", "keys", "boys", "girls", "trees"};
+  std::string singular_verb = "is";
+  std::string plural_verb = "are";
+  std::vector<std::string> fillers = {"the", "near", "with", "old", "big", "of"};
+  std::size_t max_attractors = 3;
+  std::size_t max_fillers = 4;
+  std::size_t max_leading = 2;
+};
 
 class AgreementTask : public GeneratedTask {
  public:
@@ -31,5 +53,11 @@ class AgreementTask : public GeneratedTask {
   // Token ids of each word class.
   Token first_singular_, first_plural_, singular_verb_, plural_verb_, first_filler_;
 };
+
+// The `agreement` type (registry.hpp). Errors are ConfigErrors at the key: an empty noun
+// list, a word with spaces or named PAD or SEP, a word in two lists, no fillers while
+// max_fillers or max_leading is positive. No state.
+std::unique_ptr<Task> make_agreement_task(const qkv::ConfigNode& options, LossOn loss_on,
+                                          const std::string& state);
 
 }  // namespace qkv::tasks

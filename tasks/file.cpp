@@ -1,4 +1,4 @@
-// FileTask: parsing the data files, building and restoring the vocabulary.
+// FileTask: parsing the data files, building and restoring the vocabulary, and its keys.
 #include "tasks/file.hpp"
 
 #include <algorithm>
@@ -135,6 +135,18 @@ std::string FileTask::state() const {
   for (std::size_t id = 2; id < vocab_size(); ++id) out << token_names()[id];
   out << YAML::EndSeq << YAML::EndMap;
   return out.c_str();
+}
+
+std::unique_ptr<Task> make_file_task(const qkv::ConfigNode& options, LossOn loss_on,
+                                     const std::string& state) {
+  FileTaskOptions file;
+  file.train_file = options.get_path("train_file");
+  if (options.has("eval_file")) file.eval_file = options.get_path("eval_file");
+  try {
+    return std::make_unique<FileTask>(file, loss_on, state);
+  } catch (const std::invalid_argument& e) {
+    options.fail("train_file", e.what());
+  }
 }
 
 }  // namespace qkv::tasks

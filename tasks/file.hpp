@@ -10,17 +10,28 @@
 //   # configs/data/plural.tsv
 //   c a t\tc a t s
 //
+//   task: {type: file, train_file: data/plural.tsv, eval_file: data/plural_eval.tsv}
+//
 //   FileTask task({"data/train.tsv", "data/eval.tsv"}, LossOn::answer, /*state=*/"");
 //   std::string saved = task.state();   // "{format: 1, max_seq_len: 9, vocabulary: [...]}"
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "strict_yaml/config_node.hpp"
 #include "tasks/task.hpp"
 
 namespace qkv::tasks {
+
+// Examples read from text files (one per line: prompt tokens TAB answer tokens, tokens
+// separated by spaces; blank lines are skipped).
+struct FileTaskOptions {
+  std::string train_file;
+  std::string eval_file;  // optional
+};
 
 // One line of a data file, as token strings.
 struct TextExample {
@@ -46,8 +57,6 @@ class FileTask : public Task {
 
   std::string state() const override;
 
-  std::size_t train_size() const { return examples().train.size(); }
-
  protected:
   Example draw_training(core::Rng& rng) const override;  // a uniformly random line
 
@@ -67,5 +76,12 @@ class FileTask : public Task {
   FileTaskOptions options_;
   mutable std::optional<Examples> examples_;
 };
+
+// The `file` type (registry.hpp): train_file (required) and eval_file, relative paths
+// resolved against the folder of the config file that gave them. `state` restores a
+// checkpoint's vocabulary. A data file's error is a ConfigError at train_file that quotes
+// the data file's own line.
+std::unique_ptr<Task> make_file_task(const qkv::ConfigNode& options, LossOn loss_on,
+                                     const std::string& state);
 
 }  // namespace qkv::tasks

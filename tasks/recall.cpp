@@ -1,4 +1,4 @@
-// RecallTask: key-value pairs, then queries.
+// RecallTask: key-value pairs, then queries; its options read from the config.
 #include "tasks/recall.hpp"
 
 #include <numeric>
@@ -22,6 +22,21 @@ const RecallTaskOptions& checked(const RecallTaskOptions& o) {
     fail("queries (" + std::to_string(o.queries) + ") must be in 1..pairs (" +
          std::to_string(o.pairs) + ")");
   }
+  return o;
+}
+
+RecallTaskOptions read_recall_options(const qkv::ConfigNode& node) {
+  RecallTaskOptions o;
+  o.keys = node.get<std::size_t>("keys", o.keys);
+  o.values = node.get<std::size_t>("values", o.values);
+  node.require(o.values >= 1, "values", "at least 1 value symbol");
+  o.pairs = node.get<std::size_t>("pairs", o.pairs);
+  node.require(o.pairs >= 1 && o.pairs <= o.keys, "pairs",
+               "1.." + node.path() + ".keys (" + std::to_string(o.keys) +
+                   ") pairs: a prompt's keys differ");
+  o.queries = node.get<std::size_t>("queries", o.queries);
+  node.require(o.queries >= 1 && o.queries <= o.pairs, "queries",
+               "1.." + node.path() + ".pairs (" + std::to_string(o.pairs) + ") queries");
   return o;
 }
 
@@ -63,6 +78,11 @@ Example RecallTask::draw(core::Rng& rng) const {
     example.answer.push_back(values[q]);
   }
   return example;
+}
+
+std::unique_ptr<Task> make_recall_task(const qkv::ConfigNode& options, LossOn loss_on,
+                                       const std::string&) {
+  return std::make_unique<RecallTask>(read_recall_options(options), loss_on);
 }
 
 }  // namespace qkv::tasks

@@ -1,24 +1,14 @@
-// SequenceTask: copy, reverse and sort over random letter strings.
+// SequenceTask: random letter strings, and the keys that shape them.
 #include "tasks/sequence.hpp"
 
-#include <algorithm>
 #include <stdexcept>
 
 namespace qkv::tasks {
 
 namespace {
 
-const char* kind_name(SequenceKind kind) {
-  switch (kind) {
-    case SequenceKind::copy: return "copy";
-    case SequenceKind::reverse: return "reverse";
-    case SequenceKind::sort: return "sort";
-  }
-  return "?";
-}
-
-const SequenceTaskOptions& checked(SequenceKind kind, const SequenceTaskOptions& options) {
-  const std::string who = std::string("task ") + kind_name(kind) + ": ";
+const SequenceTaskOptions& checked(const std::string& name, const SequenceTaskOptions& options) {
+  const std::string who = "task " + name + ": ";
   if (options.symbols < 1) throw std::invalid_argument(who + "symbols must be at least 1");
   if (options.min_len < 1) throw std::invalid_argument(who + "min_len must be at least 1");
   if (options.min_len > options.max_len) {
@@ -31,11 +21,23 @@ const SequenceTaskOptions& checked(SequenceKind kind, const SequenceTaskOptions&
 
 }  // namespace
 
-SequenceTask::SequenceTask(SequenceKind kind, const SequenceTaskOptions& options,
+SequenceTaskOptions read_sequence_options(const qkv::ConfigNode& node) {
+  SequenceTaskOptions o;
+  o.symbols = node.get<std::size_t>("symbols", o.symbols);
+  node.require(o.symbols >= 1, "symbols", "at least 1 symbol");
+  o.min_len = node.get<std::size_t>("min_len", o.min_len);
+  node.require(o.min_len >= 1, "min_len", "a length of at least 1");
+  o.max_len = node.get<std::size_t>("max_len", o.max_len);
+  node.require(o.max_len >= o.min_len, "max_len",
+               "a length of at least " + node.path() + ".min_len (" +
+                   std::to_string(o.min_len) + ")");
+  return o;
+}
+
+SequenceTask::SequenceTask(const std::string& name, const SequenceTaskOptions& options,
                            LossOn loss_on)
-    : GeneratedTask(kind_name(kind), letter_names(checked(kind, options).symbols, "s"),
+    : GeneratedTask(name, letter_names(checked(name, options).symbols, "s"),
                     2 * options.max_len, loss_on),
-      kind_(kind),
       options_(options) {}
 
 Example SequenceTask::draw(core::Rng& rng) const {
@@ -44,9 +46,7 @@ Example SequenceTask::draw(core::Rng& rng) const {
   Example example;
   example.prompt.resize(length);
   for (Token& id : example.prompt) id = own_token(rng.below(options_.symbols));
-  example.answer = example.prompt;
-  if (kind_ == SequenceKind::reverse) std::reverse(example.answer.begin(), example.answer.end());
-  if (kind_ == SequenceKind::sort) std::sort(example.answer.begin(), example.answer.end());
+  example.answer = answer_to(example.prompt);
   return example;
 }
 

@@ -1,22 +1,13 @@
-// Task: token names, batch packing, reading examples from text, and the task factory.
+// Task: token names, batch packing, and reading examples from text.
 #include "tasks/task.hpp"
 
 #include <algorithm>
 #include <sstream>
 #include <stdexcept>
 
-#include "tasks/agreement.hpp"
 #include "tasks/file.hpp"
-#include "tasks/recall.hpp"
-#include "tasks/sequence.hpp"
 
 namespace qkv::tasks {
-
-const std::vector<std::string>& task_types() {
-  static const std::vector<std::string> types = {"copy",      "reverse", "sort",
-                                                 "agreement", "recall",  "file"};
-  return types;
-}
 
 Task::Task(std::string name, const std::vector<std::string>& tokens, std::size_t max_seq_len,
            LossOn loss_on)
@@ -150,38 +141,6 @@ std::vector<Example> Task::read_examples(const std::string& path) const {
     examples.push_back(std::move(example));
   }
   return examples;
-}
-
-std::unique_ptr<Task> make_task(const TaskConfig& config, LossOn loss_on,
-                                const std::string& state) {
-  std::unique_ptr<Task> task;
-  if (config.type == "copy") {
-    task = std::make_unique<SequenceTask>(SequenceKind::copy, config.sequence, loss_on);
-  } else if (config.type == "reverse") {
-    task = std::make_unique<SequenceTask>(SequenceKind::reverse, config.sequence, loss_on);
-  } else if (config.type == "sort") {
-    task = std::make_unique<SequenceTask>(SequenceKind::sort, config.sequence, loss_on);
-  } else if (config.type == "agreement") {
-    task = std::make_unique<AgreementTask>(config.agreement, loss_on);
-  } else if (config.type == "recall") {
-    task = std::make_unique<RecallTask>(config.recall, loss_on);
-  } else if (config.type == "file") {
-    return std::make_unique<FileTask>(config.file, loss_on, state);
-  } else {
-    std::string known;
-    for (const auto& type : task_types()) known += (known.empty() ? "" : ", ") + type;
-    throw std::invalid_argument("unknown task type '" + config.type + "' (known: " + known + ")");
-  }
-  if (!state.empty()) {
-    throw std::invalid_argument("task " + config.type +
-                                " is generated and takes no saved state (got '" + state + "')");
-  }
-  // Fails now, not at the first step or evaluation, when the prompt space is too small to
-  // be split into training and evaluation prompts.
-  core::Rng probe(0);
-  task->sample(1, probe);
-  task->eval_examples(1, 0);
-  return task;
 }
 
 }  // namespace qkv::tasks

@@ -23,7 +23,9 @@
 // evaluation of a run. The file task evaluates on its eval file, or, without one, on the
 // training examples (then it measures fit, not generalization).
 //
-//   auto task = make_task(config.task, LossOn::answer);
+// Each task is one file (copy.hpp, ..., file.hpp) and a registered type (registry.hpp):
+//
+//   auto task = make_task(root.section("task", "copy"), LossOn::answer);
 //   core::Rng rng(seed);
 //   Batch batch = task->sample(32, rng);                     // (32, T) ids and masks
 //   Batch eval = task->make_batch(task->eval_examples(512, seed));
@@ -32,16 +34,14 @@
 
 #include <cstdint>
 #include <map>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/ops.hpp"
 #include "core/random.hpp"
+#include "tasks/loss_on.hpp"
 
 namespace qkv::tasks {
-
-enum class LossOn { answer, all };
 
 using Token = std::int32_t;
 
@@ -63,56 +63,6 @@ struct Batch {
   std::size_t batch_size() const { return inputs.shape.empty() ? 0 : inputs.shape[0]; }
   std::size_t seq_len() const { return inputs.shape.size() < 2 ? 0 : inputs.shape[1]; }
 };
-
-// ---- options of each task (the `task:` section of a config) ----
-
-// copy, reverse, sort: prompts of min_len..max_len tokens drawn uniformly from `symbols`.
-struct SequenceTaskOptions {
-  std::size_t symbols = 16;
-  std::size_t min_len = 8;
-  std::size_t max_len = 16;
-};
-
-// agreement: [leading fillers] subject [span of attractor nouns and fillers] SEP verb.
-// The span holds 0..max_attractors nouns (each singular or plural at random) and
-// 0..max_fillers filler words in random order; 0..max_leading fillers precede the subject.
-struct AgreementTaskOptions {
-  std::vector<std::string> singular_nouns = {"cat", "dog", "key", "boy", "girl", "tree"};
-  std::vector<std::string> plural_nouns = {"cats", "dogs", "keys", "boys", "girls", "trees"};
-  std::string singular_verb = "is";
-  std::string plural_verb = "are";
-  std::vector<std::string> fillers = {"the", "near", "with", "old", "big", "of"};
-  std::size_t max_attractors = 3;
-  std::size_t max_fillers = 4;
-  std::size_t max_leading = 2;
-};
-
-// recall: `pairs` distinct keys (from `keys` symbols) each with a value (from `values`
-// symbols), then `queries` distinct keys among them; the answer is their values in order.
-struct RecallTaskOptions {
-  std::size_t keys = 16;
-  std::size_t values = 16;
-  std::size_t pairs = 4;
-  std::size_t queries = 1;
-};
-
-// file: examples read from text files (one per line: prompt tokens TAB answer tokens,
-// tokens separated by spaces; blank lines are skipped).
-struct FileTaskOptions {
-  std::string train_file;
-  std::string eval_file;  // optional
-};
-
-// The task section: `type` picks which options apply.
-struct TaskConfig {
-  std::string type = "copy";  // copy | reverse | sort | agreement | recall | file
-  SequenceTaskOptions sequence;
-  AgreementTaskOptions agreement;
-  RecallTaskOptions recall;
-  FileTaskOptions file;
-};
-
-const std::vector<std::string>& task_types();
 
 class Task {
  public:
@@ -156,7 +106,8 @@ class Task {
   virtual std::string group_name() const { return ""; }
 
   // What must be saved with a checkpoint to rebuild this exact task (the file task's
-  // vocabulary and max_seq_len); "" for generated tasks. Pass it back to make_task.
+  // vocabulary and max_seq_len); "" for generated tasks. Pass it back to make_task
+  // (tasks/registry.hpp).
   virtual std::string state() const { return ""; }
 
  protected:
@@ -175,12 +126,5 @@ class Task {
   std::size_t max_seq_len_;
   LossOn loss_on_;
 };
-
-// The task a config describes. `state` (from Task::state() of a checkpointed task)
-// restores the file task's vocabulary; files are read and checked against it.
-// Throws std::invalid_argument on bad options or data, or when a generated task's prompt
-// space is too small to hold out evaluation prompts.
-std::unique_ptr<Task> make_task(const TaskConfig& config, LossOn loss_on,
-                                const std::string& state = "");
 
 }  // namespace qkv::tasks

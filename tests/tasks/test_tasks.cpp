@@ -1,5 +1,6 @@
 // Task generators: batch shapes and masks, answers correct by construction, determinism by
-// seed, the held-out evaluation split, and the file task's parsing and errors.
+// seed, the held-out evaluation split, and the file task's parsing and errors. Tasks are
+// made as a config makes them, from a task section through the registry.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -9,11 +10,18 @@
 #include <string>
 #include <vector>
 
-#include "tasks/generated.hpp"
+#include "strict_yaml/config_node.hpp"
+#include "tasks/agreement.hpp"
+#include "tasks/copy.hpp"
 #include "tasks/file.hpp"
+#include "tasks/generated.hpp"
+#include "tasks/recall.hpp"
+#include "tasks/registry.hpp"
 #include "tasks/task.hpp"
 
 using namespace qkv::tasks;
+using qkv::ConfigError;
+using qkv::ConfigNode;
 using qkv::core::Rng;
 
 namespace {
@@ -50,20 +58,36 @@ Row row_of(const Batch& batch, std::size_t b) {
   return row;
 }
 
-TaskConfig sequence_config(const std::string& type, std::size_t symbols, std::size_t min_len,
-                           std::size_t max_len) {
-  TaskConfig config;
-  config.type = type;
-  config.sequence = {symbols, min_len, max_len};
-  return config;
+// The task a config's `task: <section>` describes (`section` in YAML flow style).
+std::unique_ptr<Task> make(const std::string& section, LossOn loss_on = LossOn::answer,
+                           const std::string& state = "") {
+  const ConfigNode root = ConfigNode::parse("task: " + section + "\n", "test.yaml");
+  return make_task(root.section("task", "copy"), loss_on, state);
+}
+
+std::string sequence(const std::string& type, std::size_t symbols, std::size_t min_len,
+                     std::size_t max_len) {
+  return "{type: " + type + ", symbols: " + std::to_string(symbols) +
+         ", min_len: " + std::to_string(min_len) + ", max_len: " + std::to_string(max_len) + "}";
+}
+
+// A file task's section; the paths are quoted (they are absolute, from temp_file).
+std::string file_section(const std::string& train_file, const std::string& eval_file = "") {
+  std::string section = "{type: file, train_file: '" + train_file + "'";
+  if (!eval_file.empty()) section += ", eval_file: '" + eval_file + "'";
+  return section + "}";
+}
+
+std::string temp_path(const std::string& name) {
+  const std::filesystem::path dir = std::filesystem::path(QKV_BINARY_DIR) / "test_tasks";
+  std::filesystem::create_directories(dir);
+  return (dir / name).string();
 }
 
 std::string temp_file(const std::string& name, const std::string& content) {
-  const std::filesystem::path dir = std::filesystem::path(QKV_BINARY_DIR) / "test_tasks";
-  std::filesystem::create_directories(dir);
-  const std::filesystem::path path = dir / name;
+  const std::string path = temp_path(name);
   std::ofstream(path) << content;
-  return path.string();
+  return path;
 }
 
 }  // namespace
@@ -71,7 +95,7 @@ std::string temp_file(const std::string& name, const std::string& content) {
 TEST_CASE("tasks: copy, reverse and sort batches hold the right answers") {
   for (const std::string type : {"copy", "reverse", "sort"}) {
     CAPTURE(type);
-    const auto task = make_task(sequence_config(type, 16, 3, 9), LossOn::answer);
+    const auto task = make(sequence(type, 16, 3, 9));
     CHECK(task->name() == type);
     CHECK(task->vocab_size() == 18);
     CHECK(task->max_seq_len() == 18);
@@ -113,7 +137,7 @@ TEST_CASE("tasks: copy, reverse and sort batches hold the right answers") {
 }
 
 TEST_CASE("tasks: loss_on all counts every real position") {
-  const auto task = make_task(sequence_config("copy", 8, 2, 6), LossOn::all);
+  const auto task = make(sequence("copy", 8, 2, 6), LossOn::all);
   Rng rng(3);
   const Batch batch = task->sample(16, rng);
   for (std::size_t i = 0; i < batch.mask.size(); ++i) {
@@ -128,8 +152,7 @@ TEST_CASE("tasks: loss_on all counts every real position") {
 TEST_CASE("tasks: the same seed gives the same batches, another seed others") {
   for (const std::string type : {"copy", "reverse", "sort", "agreement", "recall"}) {
     CAPTURE(type);
-    TaskConfig config = sequence_config(type, 16, 8, 16);
-    const auto task = make_task(config, LossOn::answer);
+    const auto task = make("{type: " + type + "}");
     Rng a(42), b(42), c(43);
     const Batch first = task->sample(8, a);
     const Batch again = task->sample(8, b);
@@ -145,7 +168,7 @@ TEST_CASE("tasks: the same seed gives the same batches, another seed others") {
 TEST_CASE("tasks: evaluation prompts are held out from training") {
   // A small space (4 symbols, length 3: 64 prompts) where random training draws would
   // cover every prompt: the split must still keep the two sides apart.
-  const auto task = make_task(sequence_config("copy", 4, 3, 3), LossOn::answer);
+  const auto task = make(sequence("copy", 4, 3, 3));
   std::set<std::vector<Token>> train_prompts, eval_prompts;
   Rng rng(1);
   for (int i = 0; i < 50; ++i) {
@@ -168,7 +191,7 @@ TEST_CASE("tasks: evaluation prompts are held out from training") {
   CHECK(train_prompts.size() > 48);  // training still sees most of the space
 
   SUBCASE("the evaluation set is fixed by the seed") {
-    const auto big = make_task(sequence_config("copy", 16, 8, 16), LossOn::answer);
+    const auto big = make(sequence("copy", 16, 8, 16));
     const std::vector<Example> first = big->eval_examples(20, 5);
     const std::vector<Example> again = big->eval_examples(20, 5);
     const std::vector<Example> other = big->eval_examples(20, 6);
@@ -182,10 +205,8 @@ TEST_CASE("tasks: evaluation prompts are held out from training") {
 }
 
 TEST_CASE("tasks: agreement answers with the verb of the first noun") {
-  TaskConfig config;
-  config.type = "agreement";
-  const AgreementTaskOptions& o = config.agreement;
-  const auto task = make_task(config, LossOn::answer);
+  const AgreementTaskOptions o;  // the defaults, which the section leaves as they are
+  const auto task = make("{type: agreement}");
   CHECK(task->group_name() == "attractors");
   CHECK(task->vocab_size() == 2 + o.singular_nouns.size() + o.plural_nouns.size() + 2 +
                                   o.fillers.size());
@@ -234,10 +255,7 @@ TEST_CASE("tasks: agreement answers with the verb of the first noun") {
 }
 
 TEST_CASE("tasks: recall answers each queried key's value") {
-  TaskConfig config;
-  config.type = "recall";
-  config.recall = {/*keys=*/12, /*values=*/8, /*pairs=*/5, /*queries=*/2};
-  const auto task = make_task(config, LossOn::answer);
+  const auto task = make("{type: recall, keys: 12, values: 8, pairs: 5, queries: 2}");
   CHECK(task->vocab_size() == 2 + 12 + 8);
   CHECK(task->max_seq_len() == 2 * 5 + 2 * 2);
   CHECK(task->token_name(2) == "a");
@@ -269,7 +287,7 @@ TEST_CASE("tasks: recall answers each queried key's value") {
 }
 
 TEST_CASE("tasks: token names, encode and decode") {
-  const auto task = make_task(sequence_config("copy", 30, 2, 4), LossOn::answer);
+  const auto task = make(sequence("copy", 30, 2, 4));
   CHECK(task->token_name(2) == "s0");
   CHECK(task->token_name(31) == "s29");
   CHECK(task->encode("s3 SEP s29") == std::vector<Token>{5, 1, 31});
@@ -281,40 +299,59 @@ TEST_CASE("tasks: token names, encode and decode") {
 }
 
 TEST_CASE("tasks: bad options are errors") {
-  CHECK_THROWS_WITH_AS(make_task(sequence_config("copy", 16, 9, 8), LossOn::answer),
+  // In a config: at the key, with the file and line.
+  const auto fails = [](const std::string& section, const std::string& message) {
+    CAPTURE(section);
+    CHECK_THROWS_WITH_AS(make(section), doctest::Contains(message.c_str()), ConfigError);
+  };
+  fails(sequence("copy", 16, 9, 8),
+        "test.yaml:1:54: task.max_len: expected a length of at least task.min_len (9), found 8");
+  fails(sequence("reverse", 0, 1, 8), "task.symbols: expected at least 1 symbol, found 0");
+  fails(sequence("sort", 4, 0, 8), "task.min_len: expected a length of at least 1, found 0");
+  fails("{type: cpy}", "task.type: unknown task type 'cpy'");
+  fails(sequence("copy", 1, 1, 1), "task.type: task copy: no evaluation prompt in 4096 draws; "
+                                   "the prompt space is too small");
+  fails("{type: recall, keys: 4, values: 4, pairs: 5}",
+        "task.pairs: expected 1..task.keys (4) pairs: a prompt's keys differ, found 5");
+  fails("{type: recall, pairs: 2, queries: 3}",
+        "task.queries: expected 1..task.pairs (2) queries, found 3");
+  fails("{type: recall, values: 0}", "task.values: expected at least 1 value symbol, found 0");
+  fails("{type: agreement, fillers: [the, cat]}",
+        "task.fillers: the word 'cat' is listed twice (also in task.singular_nouns)");
+  fails("{type: agreement, plural_nouns: []}", "task.plural_nouns: expected at least one noun");
+  fails("{type: agreement, singular_verb: SEP}",
+        "task.singular_verb: expected words without spaces, other than PAD and SEP, found SEP");
+  fails("{type: agreement, fillers: [], max_leading: 0}",
+        "task.fillers: expected at least one filler word while max_fillers or max_leading is "
+        "positive");
+  fails("{type: copy, min_lne: 3}", "unknown key 'task.min_lne'; did you mean 'task.min_len'?");
+  fails("{type: recall, min_len: 3}", "unknown key 'task.min_len'");
+  CHECK_THROWS_WITH_AS(make(sequence("copy", 8, 2, 4), LossOn::answer, "{x: 1}"),
+                       doctest::Contains("task.type: task copy takes no saved state: it saves "
+                                         "none (got '{x: 1}')"),
+                       ConfigError);
+  // In code: the tasks' constructors check their options too.
+  CHECK_THROWS_WITH_AS(CopyTask(SequenceTaskOptions{16, 9, 8}, LossOn::answer),
                        "task copy: min_len (9) must not exceed max_len (8)",
                        std::invalid_argument);
-  CHECK_THROWS_WITH_AS(make_task(sequence_config("cpy", 16, 1, 8), LossOn::answer),
-                       doctest::Contains("unknown task type 'cpy'"), std::invalid_argument);
-  CHECK_THROWS_WITH_AS(make_task(sequence_config("copy", 1, 1, 1), LossOn::answer),
-                       doctest::Contains("the prompt space is too small"),
-                       std::invalid_argument);
-  TaskConfig recall;
-  recall.type = "recall";
-  recall.recall = {4, 4, 5, 1};
-  CHECK_THROWS_WITH_AS(make_task(recall, LossOn::answer),
+  CHECK_THROWS_WITH_AS(RecallTask(RecallTaskOptions{4, 4, 5, 1}, LossOn::answer),
                        doctest::Contains("pairs (5) must not exceed keys (4)"),
                        std::invalid_argument);
-  TaskConfig agreement;
-  agreement.type = "agreement";
-  agreement.agreement.fillers.push_back("cat");
-  CHECK_THROWS_WITH_AS(make_task(agreement, LossOn::answer),
+  AgreementTaskOptions agreement;
+  agreement.fillers.push_back("cat");
+  CHECK_THROWS_WITH_AS(AgreementTask(agreement, LossOn::answer),
                        "task agreement: token 'cat' is listed more than once",
                        std::invalid_argument);
-  CHECK_THROWS_WITH_AS(make_task(sequence_config("copy", 8, 2, 4), LossOn::answer, "{x: 1}"),
-                       doctest::Contains("takes no saved state"), std::invalid_argument);
 }
 
 TEST_CASE("tasks: the file task reads examples and builds its vocabulary") {
-  TaskConfig config;
-  config.type = "file";
-  config.file.train_file = temp_file("train.tsv",
-                                     "c a t\tc a t s\n"
-                                     "\n"
-                                     "d o g\td o g s\r\n"
-                                     "o x\to x e n\n");
-  config.file.eval_file = temp_file("eval.tsv", "c o d\tc o d s\n");
-  const auto task = make_task(config, LossOn::answer);
+  const std::string train = temp_file("train.tsv",
+                                      "c a t\tc a t s\n"
+                                      "\n"
+                                      "d o g\td o g s\r\n"
+                                      "o x\to x e n\n");
+  const std::string section = file_section(train, temp_file("eval.tsv", "c o d\tc o d s\n"));
+  const auto task = make(section);
   CHECK(task->token_names() ==
         std::vector<std::string>{"PAD", "SEP", "a", "c", "d", "e", "g", "n", "o", "s", "t", "x"});
   CHECK(task->max_seq_len() == 7);
@@ -335,28 +372,27 @@ TEST_CASE("tasks: the file task reads examples and builds its vocabulary") {
 
   SUBCASE("state restores the vocabulary") {
     const std::string state = task->state();
-    const auto restored = make_task(config, LossOn::answer, state);
+    const auto restored = make(section, LossOn::answer, state);
     CHECK(restored->token_names() == task->token_names());
     CHECK(restored->max_seq_len() == task->max_seq_len());
     // A restored task keeps the saved vocabulary even when the data gained a token; it
     // reads the data when it first needs examples.
-    TaskConfig changed = config;
-    changed.file.train_file = temp_file("train2.tsv", "c a t\tc a t z\n");
-    const auto stale = make_task(changed, LossOn::answer, state);
+    const auto stale = make(file_section(temp_file("train2.tsv", "c a t\tc a t z\n")),
+                            LossOn::answer, state);
     CHECK_THROWS_WITH_AS(stale->eval_examples(1, 0),
                          doctest::Contains("train2.tsv:1: unknown token 'z'"),
                          std::invalid_argument);
-    CHECK_THROWS_WITH_AS(make_task(config, LossOn::answer, "not a state"),
-                         doctest::Contains("saved state is malformed"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(make(section, LossOn::answer, "not a state"),
+                         doctest::Contains("task.train_file: task file: saved state is malformed"),
+                         ConfigError);
   }
   SUBCASE("without an eval file, evaluation uses the training examples") {
-    config.file.eval_file.clear();
-    const auto no_eval = make_task(config, LossOn::answer);
+    const auto no_eval = make(file_section(train));
     CHECK(no_eval->eval_examples(2, 0).size() == 2);
     CHECK(no_eval->decode(no_eval->eval_examples(1, 0)[0].prompt) == "c a t");
   }
   SUBCASE("any task reads hand-written examples by token name") {
-    const auto copy = make_task(sequence_config("copy", 16, 2, 4), LossOn::answer);
+    const auto copy = make(sequence("copy", 16, 2, 4));
     const auto examples = copy->read_examples(temp_file("copy.tsv", "a b c\ta b c\n"));
     REQUIRE(examples.size() == 1);
     CHECK(examples[0].prompt == std::vector<Token>{2, 3, 4});
@@ -368,12 +404,9 @@ TEST_CASE("tasks: the file task reads examples and builds its vocabulary") {
 }
 
 TEST_CASE("tasks: malformed data lines name the file and line") {
-  TaskConfig config;
-  config.type = "file";
   const auto fails_with = [&](const std::string& content, const std::string& message) {
-    config.file.train_file = temp_file("bad.tsv", content);
-    CHECK_THROWS_WITH_AS(make_task(config, LossOn::answer), doctest::Contains(message.c_str()),
-                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(make(file_section(temp_file("bad.tsv", content))),
+                         doctest::Contains(message.c_str()), ConfigError);
   };
   fails_with("a b\ta\nc d\n", "bad.tsv:2: expected 'prompt tokens<TAB>answer tokens', found no "
                               "TAB in 'c d'");
@@ -381,13 +414,15 @@ TEST_CASE("tasks: malformed data lines name the file and line") {
   fails_with("a\tb\n \tb\n", "bad.tsv:2: the prompt is empty");
   fails_with("a\t  \n", "bad.tsv:1: the answer is empty");
   fails_with("a SEP\tb\n", "bad.tsv:1: token 'SEP' is reserved");
-  fails_with("\n\n", "data file '" + config.file.train_file + "' has no example");
-  config.file.train_file = temp_file("good.tsv", "a\tb\n");
-  config.file.eval_file = temp_file("bad_eval.tsv", "a\tb\nq\tb\n");
-  CHECK_THROWS_WITH_AS(make_task(config, LossOn::answer),
-                       doctest::Contains("bad_eval.tsv:2: unknown token 'q'"),
-                       std::invalid_argument);
-  config.file.train_file = "/nonexistent/data.tsv";
-  CHECK_THROWS_WITH_AS(make_task(config, LossOn::answer),
-                       "cannot read data file '/nonexistent/data.tsv'", std::invalid_argument);
+  fails_with("\n\n", "data file '" + temp_path("bad.tsv") + "' has no example");
+  CHECK_THROWS_WITH_AS(make(file_section(temp_file("good.tsv", "a\tb\n"),
+                                         temp_file("bad_eval.tsv", "a\tb\nq\tb\n"))),
+                       doctest::Contains("bad_eval.tsv:2: unknown token 'q'"), ConfigError);
+  CHECK_THROWS_WITH_AS(make(file_section("/nonexistent/data.tsv")),
+                       doctest::Contains("task.train_file: cannot read data file "
+                                         "'/nonexistent/data.tsv'"),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(make("{type: file}"),
+                       doctest::Contains("task.train_file: required key is missing"),
+                       ConfigError);
 }

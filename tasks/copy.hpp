@@ -1,0 +1,27 @@
+// CopyTask: the answer is the prompt.
+//
+//   a c f b SEP a c f b
+//
+//   task: {type: copy, symbols: 16, min_len: 8, max_len: 16}   # sequence.hpp's keys
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "tasks/sequence.hpp"
+
+namespace qkv::tasks {
+
+class CopyTask : public SequenceTask {
+ public:
+  CopyTask(const SequenceTaskOptions& options, LossOn loss_on);
+
+ protected:
+  std::vector<Token> answer_to(std::vector<Token> prompt) const override;
+};
+
+// The `copy` type (registry.hpp): options from read_sequence_options; no state.
+std::unique_ptr<Task> make_copy_task(const qkv::ConfigNode& options, LossOn loss_on,
+                                     const std::string& state);
+
+}  // namespace qkv::tasks

@@ -1,0 +1,27 @@
+// SortTask: the answer is the prompt sorted by token id (ascending, repeats kept).
+//
+//   a c f b SEP a b c f
+//
+//   task: {type: sort, symbols: 16, min_len: 8, max_len: 16}   # sequence.hpp's keys
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "tasks/sequence.hpp"
+
+namespace qkv::tasks {
+
+class SortTask : public SequenceTask {
+ public:
+  SortTask(const SequenceTaskOptions& options, LossOn loss_on);
+
+ protected:
+  std::vector<Token> answer_to(std::vector<Token> prompt) const override;
+};
+
+// The `sort` type (registry.hpp): options from read_sequence_options; no state.
+std::unique_ptr<Task> make_sort_task(const qkv::ConfigNode& options, LossOn loss_on,
+                                     const std::string& state);
+
+}  // namespace qkv::tasks
