@@ -403,11 +403,16 @@ std::string ConfigNode::get_choice(const std::string& key, const std::vector<std
 }
 
 std::string ConfigNode::get_path(const std::string& key) const {
+  // Resolved once, when first read: later reads give the same file even if the current
+  // folder (the base of a --set path) has changed since.
+  if (const auto it = state_->resolved.find(key); it != state_->resolved.end())
+    return it->second.Scalar();
   const std::string value = get<std::string>(key);
   const std::string& source = source_of(*state_, join_path(state_->path, key));
   const fs::path folder = state_->sources->folder_of(source);
   const fs::path p(value);
-  const std::string resolved = (p.is_absolute() ? p : fs::absolute(folder / p)).lexically_normal().string();
+  const std::string resolved =
+      (p.is_absolute() ? p : fs::absolute(folder / p)).lexically_normal().string();
   state_->resolved[key] = YAML::Node(resolved);
   return resolved;
 }

@@ -1,5 +1,6 @@
 // Loading a config file into one tree: `base:` inheritance, --set overrides, and the
 // table of where each key came from (see config_node.hpp).
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -99,6 +100,22 @@ YAML::Node load_tree(const std::string& path, std::vector<std::string>& chain, S
   return merged;
 }
 
+// How many leading keys of `path` the tree holds (with a value) from `i` on. Handles are
+// copied, never assigned: assigning a yaml-cpp handle overwrites the node it refers to.
+std::size_t held_prefix(const YAML::Node& node, const std::vector<std::string>& path,
+                        std::size_t i) {
+  if (i == path.size() || !node.IsMap()) return i;
+  const YAML::Node next = find(node, path[i]);
+  if (!next.IsDefined() || next.IsNull()) return i;
+  return held_prefix(next, path, i + 1);
+}
+
+// The node at the first `n` keys of `path` (they exist).
+YAML::Node node_at(const YAML::Node& node, const std::vector<std::string>& path, std::size_t i,
+                   std::size_t n) {
+  return i == n ? node : node_at(find(node, path[i]), path, i + 1, n);
+}
+
 // A value from --set without file positions, so messages name "--set" alone for it.
 YAML::Node without_marks(const YAML::Node& node) {
   switch (node.Type()) {
@@ -190,8 +207,14 @@ void ConfigNode::apply_override(const std::string& text) {
   }
   State& s = *state_;
   if (!s.node.IsDefined() || s.node.IsNull()) s.node = YAML::Node(YAML::NodeType::Map);
+  // The mappings the override creates on the way come from --set too ('tarin' in
+  // --set tarin.steps=3 is its typo, not the file's).
+  const std::size_t held = held_prefix(s.node, path, 0);
+  const std::size_t owned = std::min(held + 1, path.size());
   set_path(s.node, path, 0, value, text);
-  s.sources->assign(dotted, value, "--set");
+  std::string owned_path = path[0];
+  for (std::size_t i = 1; i < owned; ++i) owned_path += "." + path[i];
+  s.sources->assign(owned_path, node_at(s.node, path, 0, owned), "--set");
   s.child.clear();  // handed-out children may hold the replaced mappings
   s.sequence.clear();
 }
