@@ -16,7 +16,6 @@
 #include "core/blas.hpp"
 #include "io/checkpoint.hpp"
 #include "layers/build_model.hpp"
-#include "strict_yaml/config_node.hpp"
 #include "train/config.hpp"
 #include "train/evaluate.hpp"
 
@@ -31,30 +30,7 @@ struct EvalArgs {
   std::optional<std::uint64_t> seed;
 };
 
-void eval_command(const EvalArgs& args, std::FILE* out) {
-  const io::Checkpoint checkpoint = io::load_checkpoint(args.checkpoint);
-  const train::Config config = train::parse_config(checkpoint.config_yaml, args.checkpoint + " (its config)", {},
-                                     checkpoint.task_state);
-  core::set_blas_threads(static_cast<int>(config.train.threads));
-  const std::unique_ptr<tasks::Task> task =
-      tasks::make_task(config.task, config.train.loss_on, checkpoint.task_state);
-  core::Rng init_rng(config.seed);  // the weights are replaced by the checkpoint's
-  auto model = layers::build_model(ConfigNode(config.model, "model", args.checkpoint),
-                                   task->vocab_size(), task->max_seq_len(), init_rng);
-  try {
-    model->load_state(checkpoint.weights);
-  } catch (const std::invalid_argument& error) {
-    throw std::runtime_error("checkpoint '" + args.checkpoint + "': " + error.what());
-  }
-
-  const std::vector<tasks::Example> examples =
-      args.data.empty()
-          ? task->eval_examples(args.samples.value_or(config.train.eval_samples),
-                                args.seed.value_or(config.seed))
-          : task->read_examples(args.data);
-  if (examples.empty()) throw std::runtime_error("no examples to evaluate in '" + args.data + "'");
-  const train::EvalResult result = train::evaluate(*model, *task, train::make_eval_batches(*task, examples));
-
+void print_result(const train::EvalResult& result, std::FILE* out) {
   nlohmann::ordered_json line = {{"loss", result.loss},
                                  {"token_acc", result.token_acc},
                                  {"seq_acc", result.seq_acc},
@@ -67,6 +43,29 @@ void eval_command(const EvalArgs& args, std::FILE* out) {
   }
   std::fprintf(out, "%s\n", line.dump().c_str());
   std::fflush(out);
+}
+
+void eval_command(const EvalArgs& args, std::FILE* out) {
+  const io::Checkpoint checkpoint = io::load_checkpoint(args.checkpoint);
+  const train::Config config = train::parse_config(
+      checkpoint.config_yaml, args.checkpoint + " (its config)", {}, checkpoint.task_state);
+  core::set_blas_threads(static_cast<int>(config.train.threads));
+  const std::unique_ptr<tasks::Task> task = config.make_task(checkpoint.task_state);
+  core::Rng init_rng(config.seed);  // the weights are replaced by the checkpoint's
+  auto model = layers::build_model(config.model, task->vocab_size(), task->max_seq_len(), init_rng);
+  try {
+    model->load_state(checkpoint.weights);
+  } catch (const std::invalid_argument& error) {
+    throw std::runtime_error("checkpoint '" + args.checkpoint + "': " + error.what());
+  }
+
+  const std::vector<tasks::Example> examples =
+      args.data.empty()
+          ? task->eval_examples(args.samples.value_or(config.train.eval_samples),
+                                args.seed.value_or(config.seed))
+          : task->read_examples(args.data);
+  if (examples.empty()) throw std::runtime_error("no examples to evaluate in '" + args.data + "'");
+  print_result(train::evaluate(*model, *task, train::make_eval_batches(*task, examples)), out);
 }
 
 VerbRun add_eval_options(CLI::App& command) {

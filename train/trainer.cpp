@@ -7,14 +7,15 @@
 
 #include <fmt/format.h>
 
+#include "core/allocator.hpp"
 #include "core/blas.hpp"
 #include "core/ops.hpp"
-#include "layers/build_model.hpp"
 #include "optim/clip.hpp"
 #include "io/atomic_file.hpp"
 #include "io/checkpoint.hpp"
 #include "train/metrics.hpp"
 #include "train/progress.hpp"
+#include "optim/factory.hpp"
 
 namespace qkv::train {
 
@@ -44,6 +45,7 @@ Trainer::Trainer(Config config, TrainerOptions options)
     : config_(std::move(config)),
       options_(std::move(options)),
       data_rng_(core::Rng(config_.seed).split(kDataStream)) {
+  core::tune_allocator();
   core::set_blas_threads(static_cast<int>(config_.train.threads));
   if (!options_.stop_at_seq_acc && config_.train.stop_at_seq_acc > 0)
     options_.stop_at_seq_acc = config_.train.stop_at_seq_acc;
@@ -60,13 +62,11 @@ Trainer::Trainer(Config config, TrainerOptions options)
                              "--resume, or choose another folder with --out");
   }
 
-  task_ = tasks::make_task(config_.task, config_.train.loss_on,
-                    checkpoint ? checkpoint->task_state : std::string());
+  task_ = config_.make_task(checkpoint ? checkpoint->task_state : std::string());
   core::Rng init_rng(config_.seed);
-  model_ = layers::build_model(ConfigNode(config_.model, "model", "config"), task_->vocab_size(),
-                               task_->max_seq_len(), init_rng);
+  model_ = layers::build_model(config_.model, task_->vocab_size(), task_->max_seq_len(), init_rng);
   params_ = model_->named_parameters();
-  optimizer_ = make_optimizer(config_.optim, config_.train.steps, params_);
+  optimizer_ = optim::make_optimizer(config_.optim, params_);
   eval_batches_ = make_eval_batches(
       *task_, task_->eval_examples(config_.train.eval_samples, config_.seed));
   if (checkpoint) restore(*checkpoint, last);
@@ -158,7 +158,7 @@ double Trainer::train_step() {
   const double loss_value = loss.item();
   loss.backward();  // also when the loss is not finite: the message names a parameter
 
-  const OptimConfig& optim = config_.optim;
+  const optim::OptimizerOptions& optim = config_.optim;
   // The norm is taken before clipping; a non-finite one is returned without scaling.
   const double norm = optim.clip_norm > 0 ? optim::clip_grad_norm(params_, optim.clip_norm)
                                           : optim::grad_norm(params_);
@@ -172,9 +172,23 @@ double Trainer::train_step() {
 
 EvalResult Trainer::evaluate() { return train::evaluate(*model_, *task_, eval_batches_); }
 
-TrainSummary Trainer::run() {
-  const TrainConfig& train = config_.train;
-  fs::create_directories(options_.out_dir);
+// What one run() keeps between steps: where its lines go, and the window of steps since
+// the last train line (its mean loss and measured speed).
+struct Trainer::Session {
+  MetricsLog metrics;
+  std::unique_ptr<Progress> progress;
+  Clock::time_point start = Clock::now();
+  double window_loss = 0;
+  std::size_t window_steps = 0;
+  std::size_t window_tokens = 0;
+  double window_seconds = 0;
+  double tokens_per_s = 0;
+
+  Session(const std::string& metrics_path, std::optional<std::size_t> resume_step)
+      : metrics(metrics_path, resume_step) {}
+};
+
+void Trainer::announce() const {
   const std::string resolved = to_yaml(config_);
   io::write_file_atomically(path("config.yaml"), resolved);
   print("# resolved config\n" + resolved);
@@ -184,89 +198,94 @@ TrainSummary Trainer::run() {
     if (resumed_from_yaml_ != resolved)
       print("# note: this config differs from the checkpoint's; continuing with this one\n");
   }
-
-  if (step_ >= train.steps)
+  if (step_ >= config_.train.steps)
     print(fmt::format("# the run is already at step {} of {}: nothing to train\n", step_,
-                      train.steps));
+                      config_.train.steps));
+}
 
-  MetricsLog metrics(path("metrics.jsonl"),
-                     options_.resume ? std::optional<std::size_t>(step_) : std::nullopt);
-  std::unique_ptr<Progress> progress;
+double Trainer::elapsed(const Session& session) const {
+  return elapsed_before_ + seconds_since(session.start);
+}
+
+void Trainer::log_step(Session& s, double loss, double seconds) {
+  s.window_seconds += seconds;
+  s.window_loss += loss;
+  s.window_steps += 1;
+  s.window_tokens += last_batch_tokens_;
+  s.tokens_per_s =
+      s.window_seconds > 0 ? static_cast<double>(s.window_tokens) / s.window_seconds : 0;
+  if (s.progress) s.progress->update(step_, loss, s.tokens_per_s);
+  if (step_ % config_.train.log_every != 0 && step_ != config_.train.steps) return;
+  s.metrics.train({step_, s.window_loss / static_cast<double>(s.window_steps), last_lr_,
+                   elapsed(s), last_grad_norm_, s.tokens_per_s});
+  s.window_loss = 0;
+  s.window_steps = 0;
+  s.window_tokens = 0;
+  s.window_seconds = 0;
+}
+
+// Evaluates when due; returns whether it did, and updates the best and the early stop.
+bool Trainer::evaluate_if_due(Session& s, double loss, TrainSummary& summary, bool& improved) {
+  improved = false;
+  if (step_ % config_.train.eval_every != 0 && step_ != config_.train.steps) return false;
+  summary.last_eval = evaluate();
+  s.metrics.eval({step_, last_lr_, elapsed(s), summary.last_eval});
+  if (s.progress) s.progress->evaluated(step_, loss, s.tokens_per_s, summary.last_eval);
+  improved = !best_seq_acc_ || summary.last_eval.seq_acc > *best_seq_acc_;
+  if (improved) best_seq_acc_ = summary.last_eval.seq_acc;
+  summary.stopped_early =
+      options_.stop_at_seq_acc && summary.last_eval.seq_acc >= *options_.stop_at_seq_acc;
+  return true;
+}
+
+void Trainer::save_if_due(const Session& s, bool evaluated, bool improved, bool stopping) {
+  const TrainConfig& train = config_.train;
+  const bool due = train.checkpoint_every > 0 ? step_ % train.checkpoint_every == 0 : evaluated;
+  if (due || step_ == train.steps || stopping) {
+    save(path("last.safetensors"), elapsed(s));
+    last_saved_step_ = step_;
+  }
+  if (improved) save(path("best.safetensors"), elapsed(s));
+}
+
+TrainSummary Trainer::run() {
+  fs::create_directories(options_.out_dir);
+  announce();
+  Session session(path("metrics.jsonl"),
+                  options_.resume ? std::optional<std::size_t>(step_) : std::nullopt);
   if (options_.out != nullptr)
-    progress = std::make_unique<Progress>(
-        options_.out, options_.terminal.value_or(is_terminal(options_.out)), train.steps, step_);
+    session.progress = std::make_unique<Progress>(
+        options_.out, options_.terminal.value_or(is_terminal(options_.out)), config_.train.steps,
+        step_);
 
-  const Clock::time_point start = Clock::now();
-  auto elapsed = [&] { return elapsed_before_ + seconds_since(start); };
   TrainSummary summary;
-
-  // The window since the last train line.
-  double window_loss = 0;
-  std::size_t window_steps = 0;
-  std::size_t window_tokens = 0;
-  double window_seconds = 0;
-  double tokens_per_s = 0;
-  double loss = NAN;
-
-  while (step_ < train.steps) {
+  while (step_ < config_.train.steps) {
     const Clock::time_point step_start = Clock::now();
-    const double lr = optimizer_->lr();
+    last_lr_ = optimizer_->lr();
+    double loss = NAN;
     try {
       loss = train_step();
     } catch (...) {
-      if (progress) progress->finish();  // the error message then starts on its own line
+      if (session.progress) session.progress->finish();  // the error then starts a line
       throw;
     }
-    window_seconds += seconds_since(step_start);
-    window_loss += loss;
-    window_steps += 1;
-    window_tokens += last_batch_tokens_;
-    tokens_per_s = window_seconds > 0 ? static_cast<double>(window_tokens) / window_seconds : 0;
-    if (progress) progress->update(step_, loss, tokens_per_s);
-
-    const bool finished = step_ == train.steps;
-    if (step_ % train.log_every == 0 || finished) {
-      metrics.train({step_, window_loss / static_cast<double>(window_steps), lr, elapsed(),
-                     last_grad_norm_, tokens_per_s});
-      window_loss = 0;
-      window_steps = 0;
-      window_tokens = 0;
-      window_seconds = 0;
-    }
-
-    const bool evaluated = step_ % train.eval_every == 0 || finished;
+    log_step(session, loss, seconds_since(step_start));
     bool improved = false;
-    if (evaluated) {
-      summary.last_eval = evaluate();
-      metrics.eval({step_, lr, elapsed(), summary.last_eval});
-      if (progress) progress->evaluated(step_, loss, tokens_per_s, summary.last_eval);
-      improved = !best_seq_acc_ || summary.last_eval.seq_acc > *best_seq_acc_;
-      if (improved) best_seq_acc_ = summary.last_eval.seq_acc;
-      summary.stopped_early =
-          options_.stop_at_seq_acc && summary.last_eval.seq_acc >= *options_.stop_at_seq_acc;
-    }
-
-    const bool checkpoint_due = train.checkpoint_every > 0
-                                    ? step_ % train.checkpoint_every == 0
-                                    : evaluated;
-    if (checkpoint_due || finished || summary.stopped_early) {
-      save(path("last.safetensors"), elapsed());
-      last_saved_step_ = step_;
-    }
-    if (improved) save(path("best.safetensors"), elapsed());
+    const bool evaluated = evaluate_if_due(session, loss, summary, improved);
+    save_if_due(session, evaluated, improved, summary.stopped_early);
     if (summary.stopped_early) {
-      if (progress)
-        progress->message(fmt::format("# eval seq_acc {:.4f} reached the target {} at step {}",
-                                      summary.last_eval.seq_acc, *options_.stop_at_seq_acc,
-                                      step_));
+      if (session.progress)
+        session.progress->message(fmt::format("# eval seq_acc {:.4f} reached the target {} at step {}",
+                                              summary.last_eval.seq_acc,
+                                              *options_.stop_at_seq_acc, step_));
       break;
     }
   }
-  if (progress) progress->finish();
+  if (session.progress) session.progress->finish();
 
   summary.steps = step_;
   summary.best_seq_acc = best_seq_acc_;
-  summary.elapsed_s = elapsed();
+  summary.elapsed_s = elapsed(session);
   print(fmt::format("# done: step {}, best eval seq_acc {}, {:.1f} s; checkpoints in {}\n", step_,
                     best_seq_acc_ ? fmt::format("{:.4f}", *best_seq_acc_) : "none",
                     summary.elapsed_s, options_.out_dir));

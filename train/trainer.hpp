@@ -100,6 +100,12 @@ class Trainer {
  private:
   std::string path(const char* file) const;
   void print(const std::string& text) const;
+  struct Session;
+  void announce() const;  // writes config.yaml and prints it with the parameter count
+  double elapsed(const Session& session) const;
+  void log_step(Session& session, double loss, double seconds);
+  bool evaluate_if_due(Session& session, double loss, TrainSummary& summary, bool& improved);
+  void save_if_due(const Session& session, bool evaluated, bool improved, bool stopping);
   void restore(const io::Checkpoint& checkpoint, const std::string& source);
   void save(const std::string& checkpoint_path, double elapsed_s) const;
   [[noreturn]] void diverged(double loss, double norm) const;
@@ -118,6 +124,7 @@ class Trainer {
   std::string resumed_from_yaml_;               // the checkpoint's config, when resuming
   double elapsed_before_ = 0;  // time of the run's earlier processes
   double last_grad_norm_ = 0;
+  double last_lr_ = 0;  // the rate the last step used
   std::size_t last_batch_tokens_ = 0;
 };
 

@@ -1,5 +1,5 @@
-// Config: typed sections, every error class by message (with suggestions and positions),
-// --set overrides, the resolved YAML round trip, and the optimizer mapping.
+// Config: the typed sections composed, every error class by message (with suggestions and
+// positions), --set overrides, base: inheritance, and the resolved YAML round trip.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "core/random.hpp"
 #include "core/tensor.hpp"
+#include "optim/factory.hpp"
 #include "train/config.hpp"
 
 using namespace qkv::train;
@@ -35,6 +37,13 @@ std::string temp_dir() {
 }
 
 void write(const std::string& path, const std::string& content) { std::ofstream(path) << content; }
+
+// Builds the config's model once, as a trainer does: its layer sections are read then.
+std::shared_ptr<qkv::layers::Transformer> build(const Config& c) {
+  const auto task = c.make_task();
+  qkv::core::Rng rng(c.seed);
+  return qkv::layers::build_model(c.model, task->vocab_size(), task->max_seq_len(), rng);
+}
 
 }  // namespace
 
@@ -69,14 +78,17 @@ TEST_CASE("config: sections are read into typed structs") {
   CHECK(c.name == "copy_run");
   CHECK(c.seed == 12345678901ULL);
   CHECK(c.task.type == "reverse");
-  CHECK(c.task.sequence.symbols == 20);
-  CHECK(c.task.sequence.min_len == 4);
-  CHECK(c.task.sequence.max_len == 12);
-  CHECK(c.model["d_model"].as<int>() == 32);
+  const auto task = c.make_task();
+  CHECK(task->vocab_size() == 22);  // PAD, SEP and 20 symbols
+  CHECK(task->max_seq_len() == 24);  // 12 prompt tokens, SEP, 12 answer tokens, minus one
+  CHECK(c.model.d_model == 32);
+  CHECK(c.model.heads == 2);
+  CHECK(c.model.layers == 1);
+  CHECK(c.model.d_ff == 128);  // 4 * d_model
   CHECK(c.optim.type == "adamw");
   CHECK(c.optim.lr == 3e-4);
-  CHECK(c.optim.beta1 == 0.9);
-  CHECK(c.optim.beta2 == 0.95);
+  CHECK(c.optim.betas[0] == 0.9);
+  CHECK(c.optim.betas[1] == 0.95);
   CHECK(c.optim.eps == 1e-9);
   CHECK(c.optim.weight_decay == 0.1);
   CHECK(c.optim.decay_embeddings);
@@ -100,10 +112,8 @@ TEST_CASE("config: defaults fill what the file leaves out") {
   const Config c = parse("task: {type: copy}\n" + kModel);
   CHECK(c.name == "test");  // the source's stem
   CHECK(c.seed == 0);
-  const qkv::tasks::SequenceTaskOptions sequence;
-  CHECK(c.task.sequence.symbols == sequence.symbols);
-  CHECK(c.task.sequence.max_len == sequence.max_len);
-  const OptimConfig optim;
+  CHECK(c.make_task()->vocab_size() == 18);  // 16 symbols by default
+  const qkv::optim::OptimizerOptions optim;
   CHECK(c.optim.type == optim.type);
   CHECK(c.optim.lr == optim.lr);
   CHECK(c.optim.schedule.type == qkv::optim::ScheduleType::constant);
@@ -113,23 +123,24 @@ TEST_CASE("config: defaults fill what the file leaves out") {
   CHECK(c.train.loss_on == qkv::tasks::LossOn::answer);
 }
 
-TEST_CASE("config: every task type reads its own options") {
+TEST_CASE("config: every task type reads its own options, and they are written back") {
   SUBCASE("agreement") {
     const Config c = parse(base(
         "task:\n  type: agreement\n  singular_nouns: [cat, dog]\n  plural_nouns: [cats, dogs]\n"
         "  singular_verb: runs\n  plural_verb: run\n  fillers: [the, big]\n"
         "  max_attractors: 2\n  max_fillers: 1\n  max_leading: 0\n"));
-    CHECK(c.task.agreement.singular_nouns == std::vector<std::string>{"cat", "dog"});
-    CHECK(c.task.agreement.plural_verb == "run");
-    CHECK(c.task.agreement.max_attractors == 2);
-    CHECK(c.task.agreement.max_leading == 0);
+    const std::vector<std::string> expected = {"PAD", "SEP",  "cat", "dog", "cats",
+                                               "dogs", "runs", "run", "the", "big"};
+    CHECK(c.make_task()->token_names() == expected);
+    const std::string text = to_yaml(c);
+    CHECK(text.find("  max_attractors: 2\n  max_fillers: 1\n  max_leading: 0\n") !=
+          std::string::npos);
   }
   SUBCASE("recall") {
     const Config c = parse(base("task: {type: recall, keys: 10, values: 5, pairs: 3, queries: 2}\n"));
-    CHECK(c.task.recall.keys == 10);
-    CHECK(c.task.recall.values == 5);
-    CHECK(c.task.recall.pairs == 3);
-    CHECK(c.task.recall.queries == 2);
+    CHECK(c.make_task()->vocab_size() == 17);  // PAD, SEP, 10 keys, 5 values
+    CHECK(to_yaml(c).find("  keys: 10\n  values: 5\n  pairs: 3\n  queries: 2\n") !=
+          std::string::npos);
   }
 }
 
@@ -150,10 +161,11 @@ TEST_CASE("config: unknown keys name the full path and the closest valid key") {
                        "--set: unknown key 'optim.schedule.warmup'; did you mean "
                        "'optim.schedule.warmup_steps'?",
                        ConfigError);
-  // The model section is read by the layers' model builder, with the same strictness.
+  // A layer section's keys are read by its layer's factory when the model is built, with
+  // the same strictness.
   CHECK_THROWS_WITH_AS(
-      parse(base("task: {type: copy}\n", "", "",
-                 "model: {d_model: 32, heads: 2, layers: 1, attention: {projection: none}}\n")),
+      build(parse(base("task: {type: copy}\n", "", "",
+                       "model: {d_model: 32, heads: 2, layers: 1, attention: {projection: none}}\n"))),
       doctest::Contains("unknown key 'model.attention.projection'; did you mean "
                         "'model.attention.projections'?"),
       ConfigError);
@@ -166,10 +178,9 @@ TEST_CASE("config: keys of another choice say where they belong") {
   CHECK_THROWS_WITH_AS(parse(base("task: {type: copy}\n", "optim: {type: adam, momentum: 0.9}\n")),
                        "test.yaml:5:31: optim.momentum: applies to sgd only; optim.type is adam",
                        ConfigError);
+  // A task reads only its own keys: another task's key is unknown to it.
   CHECK_THROWS_WITH_AS(parse(base("task: {type: recall, min_len: 3}\n")),
-                       doctest::Contains("task.min_len: applies to copy, reverse, sort only; "
-                                         "task.type is recall"),
-                       ConfigError);
+                       doctest::Contains("unknown key 'task.min_len'"), ConfigError);
   CHECK_THROWS_WITH_AS(
       parse(base("task: {type: copy}\n", "optim: {schedule: {type: constant, gamma: 0.5}}\n")),
       doctest::Contains("optim.schedule.gamma: applies to step only; optim.schedule.type is "
@@ -200,10 +211,9 @@ TEST_CASE("config: wrong types name the path, expected, found and position") {
                                          "answers; did you mean 'answer'?"),
                        ConfigError);
   CHECK_THROWS_WITH_AS(parse(base("task: {type: cpoy}\n")),
-                       doctest::Contains("task.type: expected one of copy, reverse, sort, "
-                                         "agreement, recall, file, found cpoy; did you mean "
-                                         "'copy'?"),
-                       ConfigError);
+                       doctest::Contains("task.type: unknown task type 'cpoy'"), ConfigError);
+  CHECK_THROWS_WITH_AS(parse(base("task: {type: cpoy}\n")),
+                       doctest::Contains("did you mean 'copy'?"), ConfigError);
   CHECK_THROWS_WITH_AS(parse("task: {type: copy}\n" + kModel + "optim: 3\n"),
                        "test.yaml:3:8: optim: expected a mapping, found 3", ConfigError);
   CHECK_THROWS_WITH_AS(parse("task: [copy\n"), doctest::Contains("test.yaml:2:1: not valid YAML"),
@@ -223,8 +233,9 @@ TEST_CASE("config: out-of-range values name the path, expected and found") {
         "train.stop_at_seq_acc: expected an accuracy in [0, 1] (0: train every step), found 1.5");
   fails(base(copy, "", "", "model: {d_model: 32, heads: 0, layers: 1}\n"),
         "test.yaml:4:29: model.heads: expected a positive number of heads, found 0");
-  fails(base(copy, "", "", "model: {d_model: 30, heads: 4, layers: 1}\n"),
-        "d_model divisible by heads");
+  // The attention layer checks its shapes when it is built.
+  CHECK_THROWS_WITH_AS(build(parse(base(copy, "", "", "model: {d_model: 30, heads: 4, layers: 1}\n"))),
+                       doctest::Contains("d_model divisible by heads"), ConfigError);
   fails(base(copy, "optim: {betas: [0.9, 1.5]}\n"),
         "optim.betas: expected values in [0, 1), found a sequence [0.9, 1.5]");
   fails(base(copy, "optim: {type: sgd, nesterov: true}\n"),
@@ -253,10 +264,10 @@ TEST_CASE("config: --set overrides use the same paths and checks") {
   CHECK(c.train.steps == 250);
   CHECK(c.optim.schedule.type == qkv::optim::ScheduleType::cosine);
   CHECK(c.optim.schedule.total_steps == 250);
-  CHECK(c.optim.beta1 == 0.8);
-  CHECK(c.model["heads"].as<int>() == 4);
+  CHECK(c.optim.betas[0] == 0.8);
+  CHECK(c.model.heads == 4);
   CHECK(c.name == "other");
-  CHECK(c.task.sequence.max_len == 6);  // untouched values stay
+  CHECK(c.make_task()->max_seq_len() == 12);  // untouched values stay (max_len 6)
 
   CHECK_THROWS_WITH_AS(parse(base(), {"optim.lr=-1"}),
                        "--set: optim.lr: expected a positive learning rate, found -1", ConfigError);
@@ -267,7 +278,7 @@ TEST_CASE("config: --set overrides use the same paths and checks") {
   CHECK_THROWS_WITH_AS(parse(base(), {"optim.lr.x=1"}),
                        "--set: optim.lr.x=1: optim.lr is not a mapping (it holds 0.001)",
                        ConfigError);
-  CHECK_THROWS_WITH_AS(parse(base(), {"model.heads=3"}),
+  CHECK_THROWS_WITH_AS(build(parse(base(), {"model.heads=3"})),
                        doctest::Contains("d_model divisible by heads"), ConfigError);
   CHECK_THROWS_WITH_AS(parse(base(), {"seed=[1"}),
                        doctest::Contains("--set: seed=[1: the value is not YAML"), ConfigError);
@@ -305,23 +316,41 @@ TEST_CASE("config: the resolved YAML reads back as the same config") {
                                 "train: {steps: 100, loss_on: all, threads: 2}\n",
                                 "model:\n  d_model: 32\n  heads: 2\n  layers: 1\n"
                                 "  attention: {projections: none}\n  ffn: none\n"));
+    build(c);  // the model's layer sections record their defaults
     const std::string text = to_yaml(c);
     const Config again = parse_config(text, "config.yaml");
+    build(again);
     CHECK(to_yaml(again) == text);
     CHECK(again.name == c.name);
     CHECK(again.seed == c.seed);
     CHECK(again.task.type == c.task.type);
-    CHECK(again.task.file.train_file == c.task.file.train_file);
+    CHECK(again.make_task()->token_names() == c.make_task()->token_names());
+    CHECK(again.optim.type == c.optim.type);
     CHECK(again.optim.lr == c.optim.lr);  // numbers are written to read back exactly
-    CHECK(again.optim.beta2 == c.optim.beta2);
+    CHECK(again.optim.betas == c.optim.betas);
+    CHECK(again.optim.momentum == c.optim.momentum);
+    CHECK(again.optim.nesterov == c.optim.nesterov);
+    CHECK(again.optim.clip_value == c.optim.clip_value);
+    CHECK(again.optim.schedule.type == c.optim.schedule.type);
     CHECK(again.optim.schedule.gamma == c.optim.schedule.gamma);
+    CHECK(again.optim.schedule.warmup_steps == c.optim.schedule.warmup_steps);
+    CHECK(again.optim.schedule.min_lr == c.optim.schedule.min_lr);
+    CHECK(again.train.steps == c.train.steps);
     CHECK(again.train.loss_on == c.train.loss_on);
     CHECK(again.train.threads == 2);
-    CHECK(YAML::Dump(again.model) == YAML::Dump(c.model));
+    CHECK(again.model.d_model == c.model.d_model);
+    CHECK(again.model.d_ff == c.model.d_ff);
+    CHECK(again.model.attention.type == c.model.attention.type);
+    CHECK(again.model.ffn.type == "none");
   }
   SUBCASE("every default is written") {
-    const std::string text = to_yaml(parse("task: {type: copy}\n" + kModel));
-    for (const char* key : {"name:", "seed:", "symbols:", "min_len:", "max_len:", "betas:",
+    const Config c = parse("task: {type: copy}\n" + kModel);
+    build(c);
+    const std::string text = to_yaml(c);
+    for (const char* key : {"d_ff: 128", "activation: gelu", "norm_placement: pre",
+                            "type: learned_positions", "eps: 1e-05", "type: multi_head_attention",
+                            "wq: learned", "causal: true", "type: feed_forward", "hidden: 128",
+                            "name:", "seed:", "symbols:", "min_len:", "max_len:", "betas:",
                             "eps:", "weight_decay:", "clip_norm:", "warmup_steps:", "steps:",
                             "batch_size:", "eval_every:", "eval_samples:", "threads:",
                             "checkpoint_every:", "log_every:", "loss_on: answer"}) {
@@ -340,8 +369,9 @@ TEST_CASE("config: files and relative data paths") {
   CHECK(c.name == "file_task");
   const std::string expected =
       (std::filesystem::absolute(dir) / "data" / "words.tsv").lexically_normal().string();
-  CHECK(c.task.file.train_file == expected);
-  CHECK(c.task.file.eval_file == expected);
+  CHECK(c.task.options.get_path("train_file") == expected);
+  CHECK(c.task.options.get_path("eval_file") == expected);
+  CHECK(to_yaml(c).find("  train_file: " + expected + "\n") != std::string::npos);
 
   write(dir + "/missing_data.yaml", "task: {type: file, train_file: nope.tsv}\n" + kModel);
   CHECK_THROWS_WITH_AS(load_config(dir + "/missing_data.yaml"),
@@ -359,9 +389,9 @@ TEST_CASE("config: files and relative data paths") {
     write("other.tsv", "b\ta\n");
     const Config overridden = load_config(dir + "/file_task.yaml", {"task.train_file=other.tsv"});
     std::filesystem::current_path(before);
-    CHECK(overridden.task.file.train_file ==
+    CHECK(overridden.task.options.get_path("train_file") ==
           (std::filesystem::absolute(dir) / "data" / "other.tsv").lexically_normal().string());
-    CHECK(overridden.task.file.eval_file == expected);
+    CHECK(overridden.task.options.get_path("eval_file") == expected);
   }
   CHECK_THROWS_WITH_AS(load_config(dir + "/nothing_here.yaml"),
                        doctest::Contains("cannot read config file"), std::runtime_error);
@@ -374,7 +404,7 @@ TEST_CASE("config: make_optimizer maps the optim section") {
   const Config c = parse(base("task: {type: copy}\n",
                               "optim: {type: sgd, lr: 0.5, momentum: 0.9, weight_decay: 0.01, "
                               "schedule: {type: cosine, warmup_steps: 4, min_lr: 0.05}}\n"));
-  const auto optimizer = make_optimizer(c.optim, c.train.steps, params);
+  const auto optimizer = qkv::optim::make_optimizer(c.optim, params);
   CHECK(optimizer->name() == "sgd");
   CHECK(optimizer->base_lr() == 0.5);
   CHECK(optimizer->group_count() == 2);  // decay on the weight, none on the bias
@@ -393,7 +423,59 @@ TEST_CASE("config: every shipped config under configs/ loads") {
     CAPTURE(entry.path().string());
     const Config c = load_config(entry.path().string());
     CHECK(c.name == entry.path().stem().string());  // runs/<name> matches the file
+    CHECK_NOTHROW(build(c));                        // its layer sections are valid too
     ++count;
   }
   CHECK(count >= 12);  // six tasks and their ablations
+}
+
+TEST_CASE("config: an ablation is its base config and the keys it changes") {
+  const std::filesystem::path configs = std::filesystem::path(QKV_SOURCE_DIR) / "configs";
+  const Config copy = load_config((configs / "copy.yaml").string());
+  const Config ablation = load_config((configs / "ablations" / "copy_learned_v.yaml").string());
+  build(copy);
+  build(ablation);
+  CHECK(ablation.name == "copy_learned_v");
+  CHECK(ablation.train.steps == 3000);
+  CHECK(ablation.train.stop_at_seq_acc == 0);
+  // Everything else is copy.yaml's: the texts differ only in what the ablation changes.
+  Config expected = copy;
+  expected.name = ablation.name;
+  expected.train.steps = 3000;
+  expected.train.stop_at_seq_acc = 0;
+  std::string text = to_yaml(expected);
+  for (const char* side : {"wq", "wk"}) {
+    const std::string learned = std::string("    ") + side + ": learned\n";
+    const std::size_t at = text.find(learned);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, learned.size(), std::string("    ") + side + ": identity\n");
+  }
+  CHECK(to_yaml(ablation) == text);
+}
+
+TEST_CASE("config: inheritance errors name the file and line a key came from") {
+  const std::string dir = temp_dir() + "/inherit";
+  std::filesystem::create_directories(dir + "/sub");
+  write(dir + "/base.yaml", "task: {type: copy}\n" + kModel + "optim: {lr: -1}\n");
+  write(dir + "/sub/child.yaml", "base: ../base.yaml\nname: child\ntrain: {steps: 5}\n");
+  CHECK_THROWS_WITH_AS(load_config(dir + "/sub/child.yaml"),
+                       (std::filesystem::path(dir + "/sub/../base.yaml").lexically_normal().string() +
+                        ":3:13: optim.lr: expected a positive learning rate, found -1")
+                           .c_str(),
+                       ConfigError);
+  // The child can repair its base; its own keys are blamed on it.
+  write(dir + "/sub/fixed.yaml", "base: ../base.yaml\noptim: {lr: 0.01}\n");
+  const Config fixed = load_config(dir + "/sub/fixed.yaml", {"train.steps=7"});
+  CHECK(fixed.optim.lr == 0.01);
+  CHECK(fixed.train.steps == 7);
+  CHECK(fixed.model.d_model == 32);
+  write(dir + "/sub/typo.yaml", "base: ../base.yaml\noptim: {lr: 0.01}\ntrain: {stepz: 5}\n");
+  CHECK_THROWS_WITH_AS(load_config(dir + "/sub/typo.yaml"),
+                       (dir + "/sub/typo.yaml:3:9: unknown key 'train.stepz'; did you mean "
+                              "'train.steps'?").c_str(),
+                       ConfigError);
+  write(dir + "/a.yaml", "base: sub/b.yaml\n");
+  write(dir + "/sub/b.yaml", "base: ../a.yaml\n");
+  CHECK_THROWS_WITH_AS(load_config(dir + "/a.yaml"), doctest::Contains("a cycle of bases"),
+                       ConfigError);
 }

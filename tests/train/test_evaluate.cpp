@@ -8,10 +8,9 @@
 #include <string>
 #include <vector>
 
-#include <yaml-cpp/yaml.h>
-
 #include "core/random.hpp"
 #include "layers/build_model.hpp"
+#include "tasks/registry.hpp"
 #include "train/evaluate.hpp"
 #include "tasks/task.hpp"
 
@@ -19,32 +18,37 @@ using qkv::core::Rng;
 using qkv::tasks::Batch;
 using qkv::train::EvalResult;
 using qkv::tasks::LossOn;
-using qkv::tasks::TaskConfig;
 
 namespace {
 
 std::shared_ptr<qkv::layers::Transformer> small_model(const qkv::tasks::Task& task) {
   Rng rng(4);
-  const qkv::ConfigNode node(YAML::Load("{d_model: 8, heads: 2, layers: 1, d_ff: 16}"), "model",
-                             "test");
-  return qkv::layers::build_model(node, task.vocab_size(), task.max_seq_len(), rng);
+  const qkv::ConfigNode root =
+      qkv::ConfigNode::parse("model: {d_model: 8, heads: 2, layers: 1, d_ff: 16}", "test");
+  return qkv::layers::build_model(qkv::layers::read_transformer_options(root.child("model")),
+                                  task.vocab_size(), task.max_seq_len(), rng);
+}
+
+// The task a `task:` section in YAML describes.
+std::unique_ptr<qkv::tasks::Task> task_from(const std::string& yaml) {
+  return qkv::tasks::make_task(qkv::ConfigNode::parse(yaml, "test").section("task", "copy"),
+                               LossOn::answer);
 }
 
 }  // namespace
 
 TEST_CASE("evaluate: a model that always predicts one token scores what the targets say") {
-  qkv::tasks::TaskConfig config;
+  std::string section;
   std::string favourite_name;
   SUBCASE("copy: answers of several tokens") {
-    config.type = "copy";
-    config.sequence = {4, 1, 3};  // 4 symbols, prompts of 1..3 tokens
+    section = "task: {type: copy, symbols: 4, min_len: 1, max_len: 3}";
     favourite_name = "b";
   }
   SUBCASE("agreement: one answer token") {
-    config.type = "agreement";
+    section = "task: {type: agreement}";
     favourite_name = "is";
   }
-  auto task = qkv::tasks::make_task(config, qkv::tasks::LossOn::answer);
+  auto task = task_from(section);
   auto model = small_model(*task);
   const std::size_t V = task->vocab_size();
 
@@ -91,14 +95,12 @@ TEST_CASE("evaluate: a model that always predicts one token scores what the targ
   CHECK(result.seq_acc == doctest::Approx(double(all_right) / double(examples)));
   CHECK(result.loss == doctest::Approx(loss / double(tokens)).epsilon(1e-5));
   CHECK(result.token_acc > 0);  // the checks above are not 0 == 0
-  if (config.type == "agreement") CHECK(result.seq_acc > 0);
+  if (task->name() == "agreement") CHECK(result.seq_acc > 0);
   CHECK(model->is_training());  // evaluation mode was only for the evaluation
 }
 
 TEST_CASE("evaluate: per-group results add up to the totals") {
-  qkv::tasks::TaskConfig config;
-  config.type = "agreement";
-  auto task = qkv::tasks::make_task(config, qkv::tasks::LossOn::answer);
+  auto task = task_from("task: {type: agreement}");
   auto model = small_model(*task);
   const EvalResult result =
       qkv::train::evaluate(*model, *task, qkv::train::make_eval_batches(*task, task->eval_examples(400, 2)));
