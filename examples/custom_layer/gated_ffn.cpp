@@ -1,8 +1,8 @@
 // GatedFfn: three Linears and the custom silu op, plus the one line that registers it.
-#include "examples/custom_layer/gated_ffn.hpp"
+#include "gated_ffn.hpp"
 
 #include "core/ops.hpp"
-#include "examples/custom_layer/silu.hpp"
+#include "silu.hpp"
 
 namespace example {
 

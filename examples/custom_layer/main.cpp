@@ -1,22 +1,7 @@
-// custom_layer_demo: trains the model of config.yaml (whose blocks use the user-defined
-// gated_ffn) for a few steps and prints the falling loss.
-//
-//   ./custom_layer_demo [config.yaml]
-#include <cstdio>
-#include <exception>
+// my_qkv: the qkv command with this folder's layers linked in. Every verb works as qkv's
+// own does (`my_qkv train attention.yaml`, `my_qkv eval run/best.safetensors`, `my_qkv
+// --help`), and configs and checkpoints may name gated_ffn and bilinear_attention, which
+// registered themselves (one line at the end of each .cpp) before main() runs.
+#include "app/main.hpp"
 
-#include "core/blas.hpp"
-#include "examples/custom_layer/train_demo.hpp"
-
-int main(int argc, char** argv) {
-  const char* config = argc > 1 ? argv[1] : CUSTOM_LAYER_DIR "/config.yaml";
-  try {
-    qkv::core::set_blas_threads(1);
-    const auto losses = example::train_demo(config, stdout);
-    std::printf("loss %.4f -> %.4f\n", losses.front(), losses.back());
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "custom_layer_demo: %s\n", e.what());
-    return 1;
-  }
-  return 0;
-}
+int main(int argc, char** argv) { return qkv::app::main(argc, argv); }

@@ -1,6 +1,6 @@
 // silu: value and hand-written backward (see silu.hpp), through the op-author API of
 // core/op.hpp.
-#include "examples/custom_layer/silu.hpp"
+#include "silu.hpp"
 
 #include <cmath>
 #include <stdexcept>
