@@ -33,7 +33,7 @@ GEMM FLOPs of one training step, counted from the shapes (N = B*T tokens, dh = d
   counted. This is torch_ref.py's flops_per_token times B*T.
 
 The sgemm peak: OpenBLAS's cblas_sgemm called through ctypes on 2048 x 2048 float32
-matrices at 1 thread, best of several calls, once before and once after the runs (the best
+matrices at 1 thread, best of 12 calls, once before and once after the runs (the best
 of both is the peak). It is the very libopenblas that the qkv binary loads (found with ldd),
 so the share says how close a training step comes to its own GEMM kernel's ceiling on this
 core; numpy or torch could reach another BLAS through Debian's alternatives.
@@ -222,6 +222,7 @@ def openblas_path(qkv):
 class Sgemm:
     """cblas_sgemm of one libopenblas at 1 thread on n x n float32 matrices."""
     ROW_MAJOR, NO_TRANS = 101, 111
+    CALLS = 12  # about 0.1 s each at the peak: the best of them is the quietest moment
 
     def __init__(self, library, n=2048):
         self.lib = ctypes.CDLL(library)
@@ -240,10 +241,10 @@ class Sgemm:
                              ctypes.c_float(1.0), self.a, n, self.b, n, ctypes.c_float(0.0),
                              self.c, n)
 
-    def best_gflops(self, calls=8):
+    def best_gflops(self):
         self.call()  # warm-up: thread setup, page faults of C
         best = float("inf")
-        for _ in range(calls):
+        for _ in range(self.CALLS):
             start = time.perf_counter()
             self.call()
             best = min(best, time.perf_counter() - start)
@@ -265,7 +266,8 @@ def git_commit():
         return "unknown (not a git checkout)"
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
                             "--untracked-files=no"], capture_output=True, text=True)
-    return head.stdout.strip() + (" with uncommitted changes" if dirty.stdout.strip() else "")
+    commit = f"`{head.stdout.strip()}`"
+    return commit + (" (the tree has uncommitted changes)" if dirty.stdout.strip() else "")
 
 
 def median_run(runs):
@@ -340,31 +342,31 @@ def sizes_table(sizes):
 
 
 def report(context, sizes, cells):
-    peak = context["peak"]
-    torch_line = (f"PyTorch {context['torch']} (Debian python3-torch, {TORCH_PYTHON}): at 1 "
-                  f"thread 1 intra-op + 1 OpenBLAS thread, at 2 threads 1 intra-op + 2 "
-                  f"OpenBLAS threads" if context["torch"] else
-                  f"PyTorch: absent (no `import torch` under {TORCH_PYTHON}; install Debian's "
-                  f"python3-torch): qkv alone")
+    c = context
+    torch_line = (f"PyTorch {c['torch']} (Debian python3-torch under {TORCH_PYTHON}); threads: "
+                  f"1 is 1 intra-op + 1 OpenBLAS thread, 2 is 1 intra-op + 2 OpenBLAS threads"
+                  if c["torch"] else
+                  f"PyTorch: absent (no `import torch` under {TORCH_PYTHON}; Debian's "
+                  f"python3-torch provides it), so qkv alone")
     return f"""# qkv against PyTorch: training speed
 
-Written by `bench/compare.py` (see bench/README.md for what each column means).
+Written by `bench/compare.py`; bench/README.md says what each column means.
 
-- Date: {context['date']}; the full run took {context['duration']}
-- Commit: {context['commit']}; qkv binary `{context['qkv']}` ({context['qkv_version']}),
-  threads from `train.threads`
+- Date: {c['date']}; the full run took {c['duration']}
+- Commit: {c['commit']}
+- qkv: `{c['qkv']}` ({c['qkv_version']}); threads: `train.threads`
 - {torch_line}
-- CPU: {context['cpu']}, {os.cpu_count()} logical CPUs; load average {context['load_before']}
-  before, {context['load_after']} after
-- sgemm peak, 1 thread: **{peak:.1f} GFLOP/s**: cblas_sgemm {context['sgemm_n']}² float32
-  through ctypes, best call of 8 before the runs ({context['peak_before']:.1f}) and 8 after
-  ({context['peak_after']:.1f}); `{context['openblas']}` ({context['openblas_config']})
-- Each cell: median of {context['runs']} run(s), qkv and PyTorch alternating; ratio = qkv
-  tokens/s / PyTorch tokens/s (above 1: qkv is faster)
+- CPU: {c['cpu']}, {os.cpu_count()} logical CPUs; load average (1, 5, 15 min)
+  {c['load_before']} before the runs, {c['load_after']} after
+- sgemm peak at 1 thread: **{c['peak']:.1f} GFLOP/s**, the best of {Sgemm.CALLS} cblas_sgemm
+  calls on {c['sgemm_n']}² float32 before the runs ({c['peak_before']:.1f}) and {Sgemm.CALLS}
+  after ({c['peak_after']:.1f}), in `{c['openblas']}` ({c['openblas_config']})
+- Each cell: the median of {c['runs']} run(s) of each side, qkv and PyTorch alternating;
+  ratio = qkv tokens/s / PyTorch tokens/s (above 1: qkv is faster)
 
 {sizes_table(sizes)}
 
-{table(cells, peak)}
+{table(cells, c['peak'])}
 """
 
 
@@ -373,8 +375,11 @@ def load_average():
 
 
 def qkv_version(qkv):
+    """The binary's --version and build time: the commit above is the tree's, and the binary
+    may be older than it."""
     probe = subprocess.run([qkv, "--version"], capture_output=True, text=True)
-    return probe.stdout.strip() or "no --version"
+    built = datetime.datetime.fromtimestamp(os.path.getmtime(qkv)).strftime("%Y-%m-%d %H:%M")
+    return f"{probe.stdout.strip() or 'no --version'}, built {built}"
 
 
 def parse():
