@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/tensor.hpp"
 #include "io/atomic_file.hpp"
 #include "io/safetensors.hpp"
@@ -88,6 +90,7 @@ TEST_CASE("safetensors: reads the Python library's layout") {
   CHECK(loaded.tensors.at("a").to_vector() == std::vector<double>{0.5, -0.25});
   CHECK(loaded.tensors.at("b").dtype() == DType::f32);
   CHECK(loaded.tensors.at("b").to_vector() == std::vector<double>{3.0, 4.0});
+  CHECK_FALSE(loaded.verified);  // no qkv checksums to verify
 }
 
 TEST_CASE("safetensors: corrupt files give an error naming the file and the problem") {
@@ -99,7 +102,9 @@ TEST_CASE("safetensors: corrupt files give an error naming the file and the prob
     check_decode_error(file, "header length 100 goes past the end of the file");
   }
   SUBCASE("bad JSON") { check_decode_error(make_file(R"({"a": )", ""), "not valid JSON"); }
-  SUBCASE("header not an object") { check_decode_error(make_file("[1, 2]", ""), "not a JSON object"); }
+  SUBCASE("header not an object") {
+    check_decode_error(make_file("[1, 2]", ""), "header does not start with '{'");
+  }
   SUBCASE("unknown dtype") {
     check_decode_error(
         make_file(R"({"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}})", "abcd"),
@@ -172,5 +177,223 @@ TEST_CASE("safetensors: files on disk") {
     CHECK_THROWS_WITH_AS(read_safetensors(path), doctest::Contains("go past the end of the data"),
                          std::runtime_error);
     std::remove(path.c_str());
+  }
+}
+
+// Hostile headers (issue #12): each was a crash, a silent acceptance or an unbounded
+// message before the loader rules.
+TEST_CASE("safetensors: a deeply nested header is refused without deep recursion") {
+  const std::string two_floats = raw(std::vector<float>{1.0f, 2.0f});
+  SUBCASE("100k levels, about 200 KB: was a stack overflow quoting the value") {
+    const std::size_t levels = 100000;
+    std::string header = R"({"a":)" + std::string(levels, '[') + std::string(levels, ']') + "}";
+    check_decode_error(make_file(header, two_floats), "header nests deeper than 16 levels");
+  }
+  SUBCASE("deep inside a metadata value's place") {
+    std::string header = R"({"__metadata__":)";
+    for (int i = 0; i < 20; ++i) header += R"({"k":)";
+    header += "1" + std::string(21, '}');
+    check_decode_error(make_file(header, ""), "nests deeper than 16 levels");
+  }
+  SUBCASE("a shallow container where a tensor belongs is described, not dumped") {
+    check_decode_error(make_file(R"({"a":[[[[[1]]]]]})", ""),
+                       "tensor 'a' must be an object, found an array");
+  }
+}
+
+TEST_CASE("safetensors: a key given twice is refused (JSON parsers keep only one)") {
+  const std::string two_floats = raw(std::vector<float>{1.0f, 2.0f});
+  SUBCASE("a tensor name") {
+    check_decode_error(make_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                                 R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                                 two_floats),
+                       "header has the key 'a' twice");
+  }
+  SUBCASE("a field of a tensor") {
+    check_decode_error(
+        make_file(R"({"a":{"dtype":"F32","shape":[1],"shape":[2],"data_offsets":[0,8]}})",
+                  two_floats),
+        "header has the key 'shape' twice (inside 'a')");
+  }
+  SUBCASE("a metadata key") {
+    check_decode_error(make_file(R"({"__metadata__":{"step":"1","step":"2"}})", ""),
+                       "header has the key 'step' twice (inside '__metadata__')");
+  }
+}
+
+TEST_CASE("safetensors: offsets and sizes are checked without overflow") {
+  const std::string two_floats = raw(std::vector<float>{1.0f, 2.0f});
+  SUBCASE("the first tensor does not start at 0") {
+    check_decode_error(
+        make_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", two_floats),
+        "data bytes [0, 4] belong to no tensor");
+  }
+  SUBCASE("a gap between tensors") {
+    check_decode_error(make_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                                 R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+                                 two_floats + two_floats),
+                       "data bytes [4, 8] belong to no tensor");
+  }
+  SUBCASE("trailing bytes after the last tensor") {
+    check_decode_error(
+        make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", two_floats + "xyz"),
+        "data bytes [8, 11] belong to no tensor");
+  }
+  SUBCASE("an offset of 2^64 - 1") {
+    check_decode_error(
+        make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,18446744073709551615]}})",
+                  two_floats),
+        "data_offsets [0, 18446744073709551615] go past the end of the data (8 bytes)");
+  }
+  SUBCASE("a number too large for a double") {
+    check_decode_error(
+        make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,1e999]}})", two_floats),
+        "header is not valid JSON");
+  }
+  SUBCASE("a shape whose product overflows 64 bits") {
+    check_decode_error(make_file(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],)"
+                                 R"("data_offsets":[0,8]}})",
+                                 two_floats),
+                       "tensor 'a' shape [4294967296, 4294967296, 16] has more elements than "
+                       "64 bits can count");
+  }
+  SUBCASE("a shape of more dimensions than any array library makes") {
+    std::string shape = "1";
+    for (int i = 1; i < 65; ++i) shape += ",1";
+    check_decode_error(
+        make_file(R"({"a":{"dtype":"F32","shape":[)" + shape + R"(],"data_offsets":[0,4]}})",
+                  two_floats.substr(0, 4)),
+        "tensor 'a' shape has 65 dimensions (at most 64)");
+  }
+}
+
+TEST_CASE("safetensors: the header's size and start follow the reference reader") {
+  SUBCASE("a header length over 100 MB is refused before anything is allocated") {
+    std::string file = make_file("{}", "");
+    const std::uint64_t length = 200'000'000;
+    std::memcpy(&file[0], &length, 8);
+    check_decode_error(file, "header length 200000000 is over the limit of 100000000 bytes");
+  }
+  SUBCASE("a header that does not start with '{'") {
+    check_decode_error(make_file(R"(  {})", ""), "header does not start with '{'");
+  }
+}
+
+TEST_CASE("safetensors: bad values are quoted short and printable") {
+  SUBCASE("a megabyte-long dtype") {
+    const std::string dtype(1 << 20, 'x');
+    std::string file =
+        make_file(R"({"a":{"dtype":")" + dtype + R"(","shape":[0],"data_offsets":[0,0]}})", "");
+    try {
+      decode_safetensors(file, "bad.safetensors");
+      FAIL("a megabyte-long dtype was accepted");
+    } catch (const std::runtime_error& error) {
+      const std::string message = error.what();
+      CHECK(message.find("unsupported dtype 'xxxx") != std::string::npos);
+      CHECK(message.find("(1048576 bytes)") != std::string::npos);
+      CHECK(message.size() < 400);
+    }
+  }
+  SUBCASE("a name holding a terminal escape sequence") {
+    check_decode_error(
+        make_file(R"({"a\u001b[2J":{"dtype":"F16","shape":[0],"data_offsets":[0,0]}})", ""),
+        "tensor 'a\\x1b[2J' has unsupported dtype 'F16'");
+  }
+}
+
+namespace {
+
+// A file's header as JSON and its data bytes, to rewrite a header the way another tool
+// (or damage) would.
+struct Parts {
+  nlohmann::json header;
+  std::string data;
+};
+
+Parts split(const std::string& file) {
+  std::uint64_t length = 0;
+  std::memcpy(&length, file.data(), 8);
+  return {nlohmann::json::parse(file.substr(8, length)), file.substr(8 + length)};
+}
+
+std::string join(const Parts& parts) { return make_file(parts.header.dump(), parts.data); }
+
+Safetensors two_tensors() {
+  Safetensors contents;
+  contents.tensors["a"] = Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3});
+  contents.tensors["b"] = Tensor::from_vector(std::vector<double>{0.5}, {1});
+  contents.metadata["step"] = "12";
+  return contents;
+}
+
+}  // namespace
+
+TEST_CASE("safetensors: qkv's checksums are written, verified and kept out of the metadata") {
+  const std::string file = encode_safetensors(two_tensors());
+  Parts parts = split(file);
+  REQUIRE(parts.header["__metadata__"].contains("qkv.crc32"));
+  Safetensors back = decode_safetensors(file, "good.safetensors");
+  CHECK(back.verified);
+  CHECK(back.metadata == two_tensors().metadata);
+
+  SUBCASE("a changed data byte names its tensor") {
+    std::string damaged = file;
+    damaged[damaged.size() - 1] ^= 0x01;  // the last byte belongs to "b"
+    check_decode_error(damaged, "tensor 'b' does not match its checksum");
+  }
+  SUBCASE("a changed metadata value") {
+    nlohmann::json& metadata = parts.header["__metadata__"];
+    metadata["step"] = "13";
+    check_decode_error(join(parts), "the metadata do not match their checksum");
+  }
+  SUBCASE("a shape changed to one of the same size") {
+    parts.header["a"]["shape"] = {3, 2};
+    check_decode_error(join(parts), "tensor 'a' does not match its checksum");
+  }
+  SUBCASE("a tensor without a checksum") {
+    nlohmann::json sums =
+        nlohmann::json::parse(parts.header["__metadata__"]["qkv.crc32"].get<std::string>());
+    sums.erase("a");
+    parts.header["__metadata__"]["qkv.crc32"] = sums.dump();
+    check_decode_error(join(parts), "metadata 'qkv.crc32' has no checksum for 'a'");
+  }
+  SUBCASE("a checksum for a tensor the file does not have") {
+    nlohmann::json sums =
+        nlohmann::json::parse(parts.header["__metadata__"]["qkv.crc32"].get<std::string>());
+    sums["c"] = "00000000";
+    parts.header["__metadata__"]["qkv.crc32"] = sums.dump();
+    check_decode_error(join(parts), "has a checksum for 'c', which is no tensor of this file");
+  }
+  SUBCASE("checksums that are not an object") {
+    parts.header["__metadata__"]["qkv.crc32"] = "[1]";
+    check_decode_error(join(parts),
+                       "metadata 'qkv.crc32' must be an object of checksums, found an array");
+  }
+  SUBCASE("without the checksum entry the file still decodes, unverified") {
+    parts.header["__metadata__"].erase("qkv.crc32");
+    Safetensors old = decode_safetensors(join(parts), "old.safetensors");
+    CHECK_FALSE(old.verified);
+    CHECK(old.tensors.at("a").to_vector() == std::vector<double>{1, 2, 3, 4, 5, 6});
+  }
+}
+
+TEST_CASE("safetensors: what cannot be written is refused before writing") {
+  Safetensors contents = two_tensors();
+  SUBCASE("the reserved metadata key") {
+    contents.metadata["qkv.crc32"] = "{}";
+    CHECK_THROWS_WITH_AS(encode_safetensors(contents), doctest::Contains("'qkv.crc32' is reserved"),
+                         std::invalid_argument);
+  }
+  SUBCASE("a metadata value that is not UTF-8, named by its key") {
+    contents.metadata["name"] = "caf\xe9";
+    CHECK_THROWS_WITH_AS(encode_safetensors(contents),
+                         doctest::Contains("metadata 'name' is not valid UTF-8"),
+                         std::invalid_argument);
+  }
+  SUBCASE("a tensor name that is not UTF-8") {
+    contents.tensors["\xff"] = Tensor::zeros({1});
+    CHECK_THROWS_WITH_AS(encode_safetensors(contents),
+                         doctest::Contains("the tensor name is not valid UTF-8"),
+                         std::invalid_argument);
   }
 }
