@@ -19,7 +19,7 @@ extern const Verb eval_verb;   // app/eval.cpp
 
 namespace {
 
-// The verbs in the order `qkv --help` lists them: one line per verb.
+// The verbs in the order `qkv --help` lists them (and the unknown-verb message names them).
 const Verb* const kVerbs[] = {&train_verb, &eval_verb};
 
 struct AddedVerb {

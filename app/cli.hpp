@@ -1,10 +1,10 @@
 // The qkv command line: the parser that every verb registers into, the dispatch to the
 // chosen verb, and the one-line errors. Each verb is one file (app/train.cpp, app/eval.cpp)
 // that defines a `Verb`: its name, its description, and a function that adds its options
-// to its subcommand and returns what to run. cli.cpp lists the verbs; a new one is a new
-// file and one line there. A program starts through qkv::app::main (main.hpp); run_cli
-// takes the arguments, output and error streams given, so that tests can run the command
-// in-process or in a forked child.
+// to its subcommand and returns what to run. cli.cpp lists the verbs: a new one is a new
+// file, plus its declaration and its place in that list. A program starts through
+// qkv::app::main (main.hpp); run_cli takes the arguments, output and error streams given,
+// so that tests can run the command in-process or in a forked child.
 //
 //   qkv train CONFIG.yaml [--out DIR] [--set key.path=value ...] [--resume] [--stop-at ACC]
 //       prints the resolved config and the parameter count, then progress; writes DIR
@@ -25,7 +25,11 @@
 //     command.add_option("checkpoint", args->checkpoint, "a .safetensors checkpoint");
 //     return [args](std::FILE* out) { inspect(*args, out); };
 //   }
-//   const Verb inspect_verb{"inspect", "Show what each head attends to.", add_inspect_options};
+//   // extern: a namespace-scope const alone would be invisible to cli.cpp
+//   extern const Verb inspect_verb{"inspect", "Show what each head attends to.",
+//                                  add_inspect_options};
+//
+// and in cli.cpp, `extern const Verb inspect_verb;` and `&inspect_verb` in kVerbs.
 #pragma once
 
 #include <cstdio>
