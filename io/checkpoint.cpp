@@ -2,20 +2,26 @@
 // lists, doubles) are JSON text, which keeps doubles exact (shortest round-trip form).
 #include "io/checkpoint.hpp"
 
+#include <cmath>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
+#include "io/atomic_file.hpp"
 #include "io/safetensors.hpp"
+#include "io/untrusted_json.hpp"
 
 namespace qkv::io {
 
 namespace {
 
+using detail::printable;
 using json = nlohmann::json;
 
 constexpr const char* kFormat = "qkv-checkpoint";
 constexpr const char* kOptimizerPrefix = "optim.";
+// Every structured value is an object of scalars: one level deep.
+constexpr std::size_t kMaxMetadataDepth = 1;
 
 bool starts_with(const std::string& text, const std::string& prefix) {
   return text.compare(0, prefix.size(), prefix) == 0;
@@ -24,11 +30,11 @@ bool starts_with(const std::string& text, const std::string& prefix) {
 // Reads the metadata of one checkpoint file, naming the file in every error.
 class MetadataReader {
  public:
-  MetadataReader(const std::map<std::string, std::string>& metadata, const std::string& path)
-      : metadata_(metadata), path_(path) {}
+  MetadataReader(const std::map<std::string, std::string>& metadata, const std::string& source)
+      : metadata_(metadata), prefix_("checkpoint '" + source + "': ") {}
 
   [[noreturn]] void fail(const std::string& problem) const {
-    throw std::runtime_error("checkpoint '" + path_ + "': " + problem);
+    throw std::runtime_error(prefix_ + problem);
   }
 
   const std::string& text(const std::string& key) const {
@@ -38,21 +44,19 @@ class MetadataReader {
   }
 
   json parsed(const std::string& key) const {
-    json value = json::parse(text(key), nullptr, /*allow_exceptions=*/false);
-    if (value.is_discarded()) fail("metadata '" + key + "' is not valid JSON: " + text(key));
-    return value;
+    return detail::parse_untrusted_json(text(key), kMaxMetadataDepth,
+                                        prefix_ + "metadata '" + key + "'");
   }
 
   std::size_t count(const std::string& key) const {
     json value = parsed(key);
-    if (!value.is_number_unsigned())
-      fail("metadata '" + key + "' must be a non-negative integer, found " + text(key));
+    if (!value.is_number_unsigned()) wrong(key, "a non-negative integer");
     return value.get<std::size_t>();
   }
 
   double number(const std::string& key) const {
     json value = parsed(key);
-    if (!value.is_number()) fail("metadata '" + key + "' must be a number, found " + text(key));
+    if (!value.is_number()) wrong(key, "a number");
     return value.get<double>();
   }
 
@@ -62,18 +66,74 @@ class MetadataReader {
     try {
       return value.get<T>();
     } catch (const json::exception&) {
-      fail("metadata '" + key + "' must be " + expected + ", found " + text(key));
+      wrong(key, expected);
     }
+  }
+
+  [[noreturn]] void wrong(const std::string& key, const char* expected) const {
+    fail("metadata '" + key + "' must be " + expected + ", found " + printable(text(key)));
   }
 
  private:
   const std::map<std::string, std::string>& metadata_;
-  const std::string& path_;
+  const std::string prefix_;
 };
+
+// NaN and infinities are refused: a model or optimizer holding one only produces NaN
+// (an eval would print "loss": null and succeed).
+template <class T>
+void check_finite(const T* values, std::size_t count, const std::string& what,
+                  const MetadataReader& meta) {
+  for (std::size_t i = 0; i < count; ++i) {
+    if (std::isfinite(values[i])) continue;
+    const char* value = std::isnan(values[i]) ? "nan" : values[i] > 0 ? "inf" : "-inf";
+    meta.fail(what + " holds " + value + " at element " + std::to_string(i) + " (of " +
+              std::to_string(count) + "): a checkpoint's values must be finite");
+  }
+}
+
+void check_finite(const core::Tensor& tensor, const std::string& what, const MetadataReader& meta) {
+  if (tensor.dtype() == core::DType::f32)
+    check_finite(tensor.data<float>(), tensor.numel(), what, meta);
+  else
+    check_finite(tensor.data<double>(), tensor.numel(), what, meta);
+}
+
+Checkpoint read_contents(Safetensors& file, const MetadataReader& meta) {
+  Checkpoint checkpoint;
+  for (auto& [name, tensor] : file.tensors) {
+    if (starts_with(name, kOptimizerPrefix)) {
+      const std::string state = name.substr(std::char_traits<char>::length(kOptimizerPrefix));
+      check_finite(tensor, "optimizer state '" + printable(state) + "'", meta);
+      checkpoint.optimizer.tensors[state] = tensor;
+    } else {
+      check_finite(tensor, "weight '" + printable(name) + "'", meta);
+      checkpoint.weights[name] = tensor;
+    }
+  }
+  checkpoint.step = meta.count("step");
+  checkpoint.rng_states =
+      meta.typed<std::map<std::string, std::string>>("rng_states", "an object of strings");
+  checkpoint.config_yaml = meta.text("config");
+  checkpoint.optimizer_name = meta.text("optimizer");
+  // JSON has no NaN or infinity, and a number too large for a double ("1e999") is not
+  // valid JSON here, so these are finite.
+  checkpoint.optimizer.scalars =
+      meta.typed<std::map<std::string, double>>("optimizer_scalars", "an object of numbers");
+  checkpoint.task_state = meta.text("task_state");
+  if (!meta.parsed("best_seq_acc").is_null()) {
+    const double best = meta.number("best_seq_acc");
+    if (!(best >= 0 && best <= 1)) meta.wrong("best_seq_acc", "null or a number in [0, 1]");
+    checkpoint.best_seq_acc = best;
+  }
+  checkpoint.elapsed_s = meta.number("elapsed_s");
+  if (checkpoint.elapsed_s < 0) meta.wrong("elapsed_s", "a non-negative number");
+  return checkpoint;
+}
 
 }  // namespace
 
-void save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
+std::string encode_checkpoint(const Checkpoint& checkpoint) {
   Safetensors file;
   for (const auto& [name, tensor] : checkpoint.weights) {
     if (starts_with(name, kOptimizerPrefix))
@@ -95,38 +155,36 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
   meta["task_state"] = checkpoint.task_state;
   meta["best_seq_acc"] = checkpoint.best_seq_acc ? json(*checkpoint.best_seq_acc).dump() : "null";
   meta["elapsed_s"] = json(checkpoint.elapsed_s).dump();
-  write_safetensors(path, file);
+  return encode_safetensors(file);
 }
 
-Checkpoint load_checkpoint(const std::string& path) {
-  Safetensors file = read_safetensors(path);
-  MetadataReader meta(file.metadata, path);
+Checkpoint decode_checkpoint(const std::string& bytes, const std::string& source,
+                             std::FILE* warnings) {
+  Safetensors file = decode_safetensors(bytes, source);
+  MetadataReader meta(file.metadata, source);
   if (meta.text("format") != kFormat)
-    meta.fail("metadata 'format' is '" + meta.text("format") + "', expected '" + kFormat + "'");
+    meta.fail("metadata 'format' is '" + printable(meta.text("format")) + "', expected '" +
+              kFormat + "'");
   if (meta.text("format_version") != std::to_string(kCheckpointFormatVersion))
-    meta.fail("format version " + meta.text("format_version") + " is not supported (this qkv reads version " +
+    meta.fail("format version " + printable(meta.text("format_version")) +
+              " is not supported (this qkv reads version " +
               std::to_string(kCheckpointFormatVersion) + ")");
-
-  Checkpoint checkpoint;
-  for (auto& [name, tensor] : file.tensors) {
-    if (starts_with(name, kOptimizerPrefix))
-      checkpoint.optimizer.tensors[name.substr(std::char_traits<char>::length(kOptimizerPrefix))] =
-          tensor;
-    else
-      checkpoint.weights[name] = tensor;
-  }
-  checkpoint.step = meta.count("step");
-  checkpoint.rng_states =
-      meta.typed<std::map<std::string, std::string>>("rng_states", "an object of strings");
-  checkpoint.config_yaml = meta.text("config");
-  checkpoint.optimizer_name = meta.text("optimizer");
-  checkpoint.optimizer.scalars =
-      meta.typed<std::map<std::string, double>>("optimizer_scalars", "an object of numbers");
-  checkpoint.task_state = meta.text("task_state");
-  json best = meta.parsed("best_seq_acc");
-  if (!best.is_null()) checkpoint.best_seq_acc = meta.number("best_seq_acc");
-  checkpoint.elapsed_s = meta.number("elapsed_s");
+  Checkpoint checkpoint = read_contents(file, meta);
+  // Only for a file that loads: a damaged one gets its error, not a warning as well.
+  if (!file.verified && warnings != nullptr)
+    std::fprintf(warnings,
+                 "warning: checkpoint '%s' has no checksums (written by an older qkv or another "
+                 "tool), so damage to it cannot be detected\n",
+                 source.c_str());
   return checkpoint;
+}
+
+void save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
+  write_file_atomically(path, encode_checkpoint(checkpoint));
+}
+
+Checkpoint load_checkpoint(const std::string& path, std::FILE* warnings) {
+  return decode_checkpoint(read_file(path), path, warnings);
 }
 
 }  // namespace qkv::io

@@ -18,11 +18,16 @@
 //   Checkpoint back = load_checkpoint("runs/copy/last.safetensors");
 //   model.load_state(back.weights);  // names the tensor and both shapes on a mismatch
 //
-// Loading validates the file (see safetensors.hpp) and the metadata, and throws
-// std::runtime_error naming the file and what is wrong.
+// A checkpoint is data from someone else. Loading validates the file (safetensors.hpp:
+// its structure and qkv's checksums of every tensor and of the metadata), the metadata,
+// and every value: a NaN or infinite weight or optimizer state is refused, naming the
+// tensor and the element. It throws std::runtime_error naming the file and what is wrong.
+// A file without checksums (written by qkv before it wrote them, or by another tool)
+// loads after a one-line warning on `warnings` (nullptr: none).
 #pragma once
 
 #include <cstddef>
+#include <cstdio>
 #include <map>
 #include <optional>
 #include <string>
@@ -48,6 +53,11 @@ struct Checkpoint {
 };
 
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
-Checkpoint load_checkpoint(const std::string& path);
+Checkpoint load_checkpoint(const std::string& path, std::FILE* warnings = stderr);
+
+// The file's bytes, and back; `source` names the bytes' origin in errors and warnings.
+std::string encode_checkpoint(const Checkpoint& checkpoint);
+Checkpoint decode_checkpoint(const std::string& bytes, const std::string& source,
+                             std::FILE* warnings = stderr);
 
 }  // namespace qkv::io

@@ -53,8 +53,9 @@ class Guard {
 
   void open(bool is_object) {
     if (levels_.size() == max_depth_)
-      throw std::runtime_error(context_ + " nests deeper than " + std::to_string(max_depth_) +
-                               " levels");
+      throw std::runtime_error(context_ + " has containers nested " +
+                               std::to_string(max_depth_ + 1) + " deep (the limit is " +
+                               std::to_string(max_depth_) + ")");
     std::string name;
     if (!levels_.empty() && levels_.back().is_object) name = last_key_;
     levels_.push_back(Level{is_object, name, {}});

@@ -20,9 +20,9 @@
 namespace qkv::io::detail {
 
 // Parses `text` as one JSON value. Throws std::runtime_error starting with `context`:
-// "<context> is not valid JSON: ...", "<context> nests deeper than <max_depth> levels",
-// "<context> has the key 'k' twice (inside 'parent')". A top-level object or array is one
-// level deep; a scalar is zero.
+// "<context> is not valid JSON: ...", "<context> has containers nested 17 deep (the
+// limit is 16)", "<context> has the key 'k' twice (inside 'parent')". A top-level object
+// or array is one level deep; a scalar is zero.
 nlohmann::json parse_untrusted_json(const std::string& text, std::size_t max_depth,
                                     const std::string& context);
 

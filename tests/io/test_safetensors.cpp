@@ -187,13 +187,13 @@ TEST_CASE("safetensors: a deeply nested header is refused without deep recursion
   SUBCASE("100k levels, about 200 KB: was a stack overflow quoting the value") {
     const std::size_t levels = 100000;
     std::string header = R"({"a":)" + std::string(levels, '[') + std::string(levels, ']') + "}";
-    check_decode_error(make_file(header, two_floats), "header nests deeper than 16 levels");
+    check_decode_error(make_file(header, two_floats), "header has containers nested 17 deep (the limit is 16)");
   }
   SUBCASE("deep inside a metadata value's place") {
     std::string header = R"({"__metadata__":)";
     for (int i = 0; i < 20; ++i) header += R"({"k":)";
     header += "1" + std::string(21, '}');
-    check_decode_error(make_file(header, ""), "nests deeper than 16 levels");
+    check_decode_error(make_file(header, ""), "has containers nested 17 deep (the limit is 16)");
   }
   SUBCASE("a shallow container where a tensor belongs is described, not dumped") {
     check_decode_error(make_file(R"({"a":[[[[[1]]]]]})", ""),
