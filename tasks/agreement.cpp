@@ -112,6 +112,13 @@ Example AgreementTask::draw(core::Rng& rng) const {
   return example;
 }
 
+std::vector<std::vector<std::size_t>> AgreementTask::answer_sources(
+    const std::vector<Token>& prompt) const {
+  for (std::size_t i = 0; i < prompt.size(); ++i)
+    if (prompt[i] >= first_singular_ && prompt[i] < singular_verb_) return {{i}};
+  return {};
+}
+
 std::unique_ptr<Task> make_agreement_task(const qkv::ConfigNode& options, LossOn loss_on,
                                           const std::string&) {
   return std::make_unique<AgreementTask>(read_agreement_options(options), loss_on);

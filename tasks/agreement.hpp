@@ -44,6 +44,9 @@ class AgreementTask : public GeneratedTask {
   AgreementTask(const AgreementTaskOptions& options, LossOn loss_on);
 
   std::string group_name() const override { return "attractors"; }
+  // The subject: the first noun of the prompt.
+  std::vector<std::vector<std::size_t>> answer_sources(
+      const std::vector<Token>& prompt) const override;
 
  protected:
   Example draw(core::Rng& rng) const override;

@@ -15,6 +15,8 @@ namespace qkv::tasks {
 class CopyTask : public SequenceTask {
  public:
   CopyTask(const SequenceTaskOptions& options, LossOn loss_on);
+  std::vector<std::vector<std::size_t>> answer_sources(
+      const std::vector<Token>& prompt) const override;
 
  protected:
   std::vector<Token> answer_to(std::vector<Token> prompt) const override;

@@ -80,6 +80,19 @@ Example RecallTask::draw(core::Rng& rng) const {
   return example;
 }
 
+// The prompt is key value pairs at (2p, 2p + 1), then the queried keys.
+std::vector<std::vector<std::size_t>> RecallTask::answer_sources(
+    const std::vector<Token>& prompt) const {
+  const std::size_t queries_begin = 2 * options_.pairs;
+  std::vector<std::vector<std::size_t>> sources;
+  for (std::size_t q = queries_begin; q < prompt.size(); ++q) {
+    std::vector<std::size_t>& value = sources.emplace_back();
+    for (std::size_t p = 0; p + 1 < queries_begin && p + 1 < prompt.size(); p += 2)
+      if (prompt[p] == prompt[q]) value.push_back(p + 1);
+  }
+  return sources;
+}
+
 std::unique_ptr<Task> make_recall_task(const qkv::ConfigNode& options, LossOn loss_on,
                                        const std::string&) {
   return std::make_unique<RecallTask>(read_recall_options(options), loss_on);

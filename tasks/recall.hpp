@@ -28,6 +28,9 @@ class RecallTask : public GeneratedTask {
  public:
   // Throws std::invalid_argument unless 1 <= queries <= pairs <= keys and values >= 1.
   RecallTask(const RecallTaskOptions& options, LossOn loss_on);
+  // Each queried key's value position.
+  std::vector<std::vector<std::size_t>> answer_sources(
+      const std::vector<Token>& prompt) const override;
 
  protected:
   Example draw(core::Rng& rng) const override;

@@ -105,6 +105,18 @@ class Task {
   // What Example::group counts ("attractors"), or "" when the task has no groups.
   virtual std::string group_name() const { return ""; }
 
+  // Where each answer token is read from, for inspection (`qkv inspect` scores how much a
+  // head attends there): entry j lists the prompt positions that answer token j of
+  // `prompt`'s right answer comes from (copy: j; reverse: L-1-j; sort: every position
+  // holding that token; agreement: the subject; recall: the queried key's value). Answer
+  // tokens past the returned entries (an end token) have no source. Empty when the task
+  // does not say (the file task) or the prompt has no answer source.
+  virtual std::vector<std::vector<std::size_t>> answer_sources(
+      const std::vector<Token>& prompt) const {
+    (void)prompt;
+    return {};
+  }
+
   // What must be saved with a checkpoint to rebuild this exact task (the file task's
   // vocabulary and max_seq_len); "" for generated tasks. Pass it back to make_task
   // (tasks/registry.hpp).
