@@ -3,11 +3,16 @@
 //
 //   write_file_atomically("run/last.safetensors", bytes);
 //
-// The bytes go to `<path>.tmp` in the same folder (a rename is atomic only within one
-// file system), which is fsync'ed, renamed over `path`, and then the folder is fsync'ed so
-// the rename itself survives a power loss. A temp file left by a killed writer is simply
-// overwritten by the next write. Errors throw std::runtime_error naming the path and the
-// system's reason.
+// The bytes go to a temp file `<path>.tmp.<pid>.<n>` in the same folder (a rename is
+// atomic only within one file system; the pid and a per-process counter make the name
+// unique, so two writers never share one), which is fsync'ed, renamed over `path`, and
+// then the folder is fsync'ed so the rename itself survives a power loss. On every
+// failure (a full disk, a rename refused) the temp file is removed before the error is
+// thrown, so a failed save does not keep the disk full. A writer that is killed cannot
+// clean up: the next write to the same path removes the temp files of writers whose
+// process no longer exists (pids are checked in this pid namespace only). Errors throw
+// std::runtime_error naming the path and the system's reason; a path holding a NUL byte
+// throws std::invalid_argument.
 #pragma once
 
 #include <string>
@@ -16,7 +21,8 @@ namespace qkv::io {
 
 void write_file_atomically(const std::string& path, const std::string& bytes);
 
-// The whole file as bytes; throws std::runtime_error naming the path if it can't be read.
+// The whole file as bytes; throws std::runtime_error naming the path if it can't be read
+// or is not a regular file (a FIFO or a device is refused without blocking on it).
 std::string read_file(const std::string& path);
 
 }  // namespace qkv::io
