@@ -32,8 +32,7 @@ bool same_tensors(const std::map<std::string, qkv::core::Tensor>& a,
   for (const auto& [name, tensor] : a) {
     const auto other = b.find(name);
     if (other == b.end() || other->second.dtype() != tensor.dtype() ||
-        other->second.shape() != tensor.shape() ||
-        other->second.to_vector() != tensor.to_vector())
+        other->second.shape() != tensor.shape() || other->second.to_vector() != tensor.to_vector())
       return false;
   }
   return true;

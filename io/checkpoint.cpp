@@ -60,14 +60,19 @@ class MetadataReader {
     return value.get<double>();
   }
 
+  // An object whose values are all of one kind. Stricter than nlohmann's get<>, which
+  // would turn true into 1.0.
   template <class T>
-  T typed(const std::string& key, const char* expected) const {
+  std::map<std::string, T> object_of(const std::string& key, bool (json::*is_kind)() const,
+                                     const char* expected) const {
     json value = parsed(key);
-    try {
-      return value.get<T>();
-    } catch (const json::exception&) {
-      wrong(key, expected);
+    if (!value.is_object()) wrong(key, expected);
+    std::map<std::string, T> result;
+    for (const auto& [name, entry] : value.items()) {
+      if (!(entry.*is_kind)()) wrong(key, expected);
+      result[name] = entry.template get<T>();
     }
+    return result;
   }
 
   [[noreturn]] void wrong(const std::string& key, const char* expected) const {
@@ -113,13 +118,13 @@ Checkpoint read_contents(Safetensors& file, const MetadataReader& meta) {
   }
   checkpoint.step = meta.count("step");
   checkpoint.rng_states =
-      meta.typed<std::map<std::string, std::string>>("rng_states", "an object of strings");
+      meta.object_of<std::string>("rng_states", &json::is_string, "an object of strings");
   checkpoint.config_yaml = meta.text("config");
   checkpoint.optimizer_name = meta.text("optimizer");
   // JSON has no NaN or infinity, and a number too large for a double ("1e999") is not
   // valid JSON here, so these are finite.
   checkpoint.optimizer.scalars =
-      meta.typed<std::map<std::string, double>>("optimizer_scalars", "an object of numbers");
+      meta.object_of<double>("optimizer_scalars", &json::is_number, "an object of numbers");
   checkpoint.task_state = meta.text("task_state");
   if (!meta.parsed("best_seq_acc").is_null()) {
     const double best = meta.number("best_seq_acc");

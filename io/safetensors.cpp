@@ -177,14 +177,18 @@ class Decoder {
     return shape;
   }
 
-  // The tensor's size in bytes; the product is checked in the order of the dimensions,
-  // as the reference reader does.
+  // The tensor's size in bytes, overflow-checked as the reference reader checks it: the
+  // product of the dimensions in their order, then times the element size.
   std::uint64_t byte_size(const core::Shape& shape, DType dtype, const std::string& where) const {
-    std::uint64_t size = dtype_bytes(dtype);
+    std::uint64_t numel = 1;
+    bool overflow = false;
     for (std::size_t extent : shape)
-      if (__builtin_mul_overflow(size, static_cast<std::uint64_t>(extent), &size))
-        fail(where + " shape " + core::shape_str(shape) +
-             " has more elements than 64 bits can count");
+      overflow = overflow || __builtin_mul_overflow(numel, std::uint64_t{extent}, &numel);
+    std::uint64_t size = 0;
+    overflow = overflow || __builtin_mul_overflow(numel, std::uint64_t{dtype_bytes(dtype)}, &size);
+    if (overflow)
+      fail(where + " shape " + core::shape_str(shape) + " of " + dtype_tag(dtype) +
+           " is too large: its size in bytes does not fit 64 bits");
     return size;
   }
 

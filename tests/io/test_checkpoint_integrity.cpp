@@ -285,3 +285,23 @@ TEST_CASE("checkpoint: random byte changes are a clean error; in the data, alway
     }
   }
 }
+
+TEST_CASE("checkpoint: structured metadata holds exactly the kinds of values it should") {
+  qkv::io::Safetensors file =
+      qkv::io::decode_safetensors(encode_checkpoint(small_checkpoint()), "memory");
+  SUBCASE("an optimizer scalar given as true (nlohmann would read 1.0)") {
+    file.metadata["optimizer_scalars"] = R"({"step": true})";
+    CHECK_THROWS_WITH_AS(
+        decode_checkpoint(qkv::io::encode_safetensors(file), "kinds.safetensors", nullptr),
+        doctest::Contains("metadata 'optimizer_scalars' must be an object of numbers, found "
+                          "{\"step\": true}"),
+        std::runtime_error);
+  }
+  SUBCASE("an RNG state given as a number") {
+    file.metadata["rng_states"] = R"({"data": 5})";
+    CHECK_THROWS_WITH_AS(
+        decode_checkpoint(qkv::io::encode_safetensors(file), "kinds.safetensors", nullptr),
+        doctest::Contains("metadata 'rng_states' must be an object of strings"),
+        std::runtime_error);
+  }
+}
