@@ -27,8 +27,8 @@ AgreementTaskOptions read_agreement_options(const qkv::ConfigNode& node) {
   std::map<std::string, std::string> owner;  // word -> the key that listed it first
   const auto check_word = [&](const char* key, const std::string& word) {
     node.require(!word.empty() && word.find_first_of(" \t") == std::string::npos &&
-                     word != "PAD" && word != "SEP",
-                 key, "words without spaces, other than PAD and SEP");
+                     word != "PAD" && word != "SEP" && word != "EOS",
+                 key, "words without spaces, other than PAD, SEP and EOS");
     const auto [it, fresh] = owner.emplace(word, key);
     if (!fresh) {
       node.fail(key, "the word '" + word + "' is listed twice (also in " + node.path() + "." +
@@ -60,7 +60,7 @@ AgreementTaskOptions read_agreement_options(const qkv::ConfigNode& node) {
   return o;
 }
 
-// Token layout after PAD and SEP: singular nouns, plural nouns, the two verbs, fillers.
+// Token layout after PAD, SEP and EOS: singular nouns, plural nouns, the two verbs, fillers.
 std::vector<std::string> agreement_tokens(const AgreementTaskOptions& o) {
   std::vector<std::string> names = o.singular_nouns;
   names.insert(names.end(), o.plural_nouns.begin(), o.plural_nouns.end());
@@ -75,7 +75,7 @@ std::vector<std::string> agreement_tokens(const AgreementTaskOptions& o) {
 AgreementTask::AgreementTask(const AgreementTaskOptions& options, LossOn loss_on)
     : GeneratedTask("agreement", agreement_tokens(checked(options)),
                     options.max_leading + 1 + options.max_attractors + options.max_fillers + 1,
-                    loss_on),
+                    /*max_answer_len=*/1, loss_on),
       options_(options) {
   first_singular_ = own_token(0);
   first_plural_ = first_singular_ + static_cast<Token>(options.singular_nouns.size());

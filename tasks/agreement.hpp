@@ -5,7 +5,7 @@
 // 0..max_fillers filler words in random order. The answer is the verb form agreeing with
 // the subject: the model has to find the first noun and ignore the nearer ones.
 //
-//   old cat near the dogs with keys SEP is        (2 attractors)
+//   old cat near the dogs with keys SEP is EOS    (2 attractors)
 //
 // Example::group is the number of attractor nouns, so evaluation can report accuracy per
 // attractor count (group_name() is "attractors").
@@ -25,7 +25,7 @@
 
 namespace qkv::tasks {
 
-// [leading fillers] subject [span of attractor nouns and fillers] SEP verb.
+// [leading fillers] subject [span of attractor nouns and fillers] SEP verb EOS.
 struct AgreementTaskOptions {
   std::vector<std::string> singular_nouns = {"cat", "dog", "key", "boy", "girl", "tree"};
   std::vector<std::string> plural_nouns = {"cats", "dogs", "keys", "boys", "girls", "trees"};
@@ -58,7 +58,7 @@ class AgreementTask : public GeneratedTask {
 };
 
 // The `agreement` type (registry.hpp). Errors are ConfigErrors at the key: an empty noun
-// list, a word with spaces or named PAD or SEP, a word in two lists, no fillers while
+// list, a word with spaces or named PAD, SEP or EOS, a word in two lists, no fillers while
 // max_fillers or max_leading is positive. No state.
 std::unique_ptr<Task> make_agreement_task(const qkv::ConfigNode& options, LossOn loss_on,
                                           const std::string& state);

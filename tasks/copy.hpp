@@ -1,6 +1,6 @@
 // CopyTask: the answer is the prompt.
 //
-//   a c f b SEP a c f b
+//   a c f b SEP a c f b EOS
 //
 //   task: {type: copy, symbols: 16, min_len: 8, max_len: 16}   # sequence.hpp's keys
 #pragma once

@@ -21,7 +21,8 @@ std::vector<std::string> split_words(const std::string& text) {
   return words;
 }
 
-constexpr int state_format = 1;
+// 2: the lengths of examples with an EOS (format 1 saved max_seq_len, from before EOS).
+constexpr int state_format = 2;
 
 }  // namespace
 
@@ -51,9 +52,9 @@ std::vector<TextExample> read_text_examples(const std::string& path) {
     if (example.answer.empty()) throw std::invalid_argument(where + "the answer is empty");
     for (const auto* side : {&example.prompt, &example.answer}) {
       for (const std::string& word : *side) {
-        if (word == "PAD" || word == "SEP") {
+        if (word == "PAD" || word == "SEP" || word == "EOS") {
           throw std::invalid_argument(where + "token '" + word +
-                                      "' is reserved (the task's padding and separator)");
+                                      "' is reserved (the task's padding, separator and end)");
         }
       }
     }
@@ -70,10 +71,14 @@ FileTask::Vocabulary FileTask::vocabulary_from(const FileTaskOptions& options,
     try {
       const YAML::Node node = YAML::Load(state);
       if (node["format"].as<int>() != state_format) {
-        throw std::invalid_argument("unsupported format " + node["format"].as<std::string>());
+        throw std::invalid_argument("format " + node["format"].as<std::string>() +
+                                    " is not supported (this qkv reads format " +
+                                    std::to_string(state_format) +
+                                    "; format 1 predates the EOS token)");
       }
       vocabulary.tokens = node["vocabulary"].as<std::vector<std::string>>();
-      vocabulary.max_seq_len = node["max_seq_len"].as<std::size_t>();
+      vocabulary.max_example_len = node["max_example_len"].as<std::size_t>();
+      vocabulary.max_answer_len = node["max_answer_len"].as<std::size_t>();
     } catch (const std::exception& e) {
       throw std::invalid_argument("task file: saved state is malformed (" +
                                   std::string(e.what()) + "): '" + state + "'");
@@ -89,7 +94,9 @@ FileTask::Vocabulary FileTask::vocabulary_from(const FileTaskOptions& options,
         tokens.insert(e.prompt.begin(), e.prompt.end());
         tokens.insert(e.answer.begin(), e.answer.end());
       }
-      vocabulary.max_seq_len = std::max(vocabulary.max_seq_len, e.prompt.size() + e.answer.size());
+      vocabulary.max_example_len =
+          std::max(vocabulary.max_example_len, e.prompt.size() + e.answer.size());
+      vocabulary.max_answer_len = std::max(vocabulary.max_answer_len, e.answer.size());
     }
   }
   vocabulary.tokens.assign(tokens.begin(), tokens.end());
@@ -102,7 +109,9 @@ FileTask::FileTask(const FileTaskOptions& options, LossOn loss_on, const std::st
 }
 
 FileTask::FileTask(const FileTaskOptions& options, LossOn loss_on, const Vocabulary& vocabulary)
-    : Task("file", vocabulary.tokens, vocabulary.max_seq_len, loss_on), options_(options) {
+    : Task("file", vocabulary.tokens, vocabulary.max_example_len, vocabulary.max_answer_len,
+           loss_on),
+      options_(options) {
   if (options.train_file.empty()) throw std::invalid_argument("task file: train_file is not set");
 }
 
@@ -130,9 +139,10 @@ std::string FileTask::state() const {
   YAML::Emitter out;
   out << YAML::Flow << YAML::BeginMap;
   out << YAML::Key << "format" << YAML::Value << state_format;
-  out << YAML::Key << "max_seq_len" << YAML::Value << max_seq_len();
+  out << YAML::Key << "max_example_len" << YAML::Value << max_seq_len() - 1;
+  out << YAML::Key << "max_answer_len" << YAML::Value << max_answer_len();
   out << YAML::Key << "vocabulary" << YAML::Value << YAML::BeginSeq;
-  for (std::size_t id = 2; id < vocab_size(); ++id) out << token_names()[id];
+  for (std::size_t id = first_own_id; id < vocab_size(); ++id) out << token_names()[id];
   out << YAML::EndSeq << YAML::EndMap;
   return out.c_str();
 }

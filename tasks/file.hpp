@@ -2,10 +2,11 @@
 //
 // Format: one example per line, prompt tokens, a TAB, answer tokens; tokens are separated
 // by spaces; blank lines are skipped. The vocabulary is every token of the training file,
-// sorted; eval-file tokens must be in it. state() saves the vocabulary and max_seq_len for
-// the checkpoint, and a task restored from it reads the files with that exact vocabulary,
-// only when it first needs examples (so `qkv eval --data` works after the training files
-// have moved).
+// sorted; eval-file tokens must be in it. The task reads the longest example and the
+// longest answer of both files, so that max_seq_len() and max_answer_len() hold them.
+// state() saves the vocabulary and those lengths for the checkpoint, and a task restored
+// from it reads the files with that exact vocabulary, only when it first needs examples
+// (so `qkv eval --data` works after the training files have moved).
 //
 //   # configs/data/plural.tsv
 //   c a t\tc a t s
@@ -13,7 +14,8 @@
 //   task: {type: file, train_file: data/plural.tsv, eval_file: data/plural_eval.tsv}
 //
 //   FileTask task({"data/train.tsv", "data/eval.tsv"}, LossOn::answer, /*state=*/"");
-//   std::string saved = task.state();   // "{format: 1, max_seq_len: 9, vocabulary: [...]}"
+//   std::string saved = task.state();
+//   // "{format: 2, max_example_len: 9, max_answer_len: 5, vocabulary: [...]}"
 #pragma once
 
 #include <memory>
@@ -47,7 +49,7 @@ std::vector<TextExample> read_text_examples(const std::string& path);
 class FileTask : public Task {
  public:
   // Reads options.train_file (and eval_file if set). With a non-empty `state` (from
-  // state()), the vocabulary and max_seq_len come from it instead, and the files are read
+  // state()), the vocabulary and lengths come from it instead, and the files are read
   // when examples are first asked for.
   FileTask(const FileTaskOptions& options, LossOn loss_on, const std::string& state);
 
@@ -62,8 +64,9 @@ class FileTask : public Task {
 
  private:
   struct Vocabulary {
-    std::vector<std::string> tokens;  // the data's tokens (no PAD, SEP)
-    std::size_t max_seq_len = 0;
+    std::vector<std::string> tokens;  // the data's tokens (no PAD, SEP, EOS)
+    std::size_t max_example_len = 0;  // the longest prompt + answer
+    std::size_t max_answer_len = 0;
   };
   FileTask(const FileTaskOptions& options, LossOn loss_on, const Vocabulary& vocabulary);
   static Vocabulary vocabulary_from(const FileTaskOptions& options, const std::string& state);

@@ -40,7 +40,7 @@ class GeneratedTask : public Task {
 // Names for n symbols: "a".."z" when n <= 26, else prefix + index ("s0", "s1", ...).
 std::vector<std::string> letter_names(std::size_t n, const std::string& prefix);
 
-// Token id of the task's i-th own token (after PAD and SEP).
-inline Token own_token(std::size_t i) { return static_cast<Token>(i + 2); }
+// Token id of the task's i-th own token (after PAD, SEP and EOS).
+inline Token own_token(std::size_t i) { return static_cast<Token>(i) + Task::first_own_id; }
 
 }  // namespace qkv::tasks

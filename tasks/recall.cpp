@@ -61,7 +61,7 @@ std::vector<std::size_t> choose_distinct(std::size_t n, std::size_t k, core::Rng
 
 RecallTask::RecallTask(const RecallTaskOptions& options, LossOn loss_on)
     : GeneratedTask("recall", recall_tokens(checked(options)),
-                    2 * options.pairs + 2 * options.queries, loss_on),
+                    2 * options.pairs + 2 * options.queries, options.queries, loss_on),
       options_(options) {}
 
 Example RecallTask::draw(core::Rng& rng) const {

@@ -2,7 +2,7 @@
 // from `keys` symbols, values from `values` symbols, repeats allowed), then `queries`
 // distinct keys among them; the answer is each queried key's value, in query order.
 //
-//   a 3 c 1 f 7 c a SEP 1 3       (pairs 3, queries 2)
+//   a 3 c 1 f 7 c a SEP 1 3 EOS   (pairs 3, queries 2)
 //
 // Keys are named a..z (k0, k1, ... beyond 26), values 0..9 (v0, v1, ... beyond 10).
 //

@@ -1,6 +1,6 @@
 // ReverseTask: the answer is the prompt reversed.
 //
-//   a c f b SEP b f c a
+//   a c f b SEP b f c a EOS
 //
 //   task: {type: reverse, symbols: 16, min_len: 8, max_len: 16}   # sequence.hpp's keys
 #pragma once

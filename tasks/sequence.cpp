@@ -37,7 +37,7 @@ SequenceTaskOptions read_sequence_options(const qkv::ConfigNode& node) {
 SequenceTask::SequenceTask(const std::string& name, const SequenceTaskOptions& options,
                            LossOn loss_on)
     : GeneratedTask(name, letter_names(checked(name, options).symbols, "s"),
-                    2 * options.max_len, loss_on),
+                    2 * options.max_len, options.max_len, loss_on),
       options_(options) {}
 
 Example SequenceTask::draw(core::Rng& rng) const {

@@ -1,6 +1,6 @@
 // SortTask: the answer is the prompt sorted by token id (ascending, repeats kept).
 //
-//   a c f b SEP a b c f
+//   a c f b SEP a b c f EOS
 //
 //   task: {type: sort, symbols: 16, min_len: 8, max_len: 16}   # sequence.hpp's keys
 #pragma once

@@ -9,10 +9,18 @@
 
 namespace qkv::tasks {
 
-Task::Task(std::string name, const std::vector<std::string>& tokens, std::size_t max_seq_len,
-           LossOn loss_on)
-    : name_(std::move(name)), max_seq_len_(max_seq_len), loss_on_(loss_on) {
-  token_names_ = {"PAD", "SEP"};
+Task::Task(std::string name, const std::vector<std::string>& tokens,
+           std::size_t max_example_len, LossOn loss_on)
+    : Task(std::move(name), tokens, max_example_len,
+           max_example_len > 0 ? max_example_len - 1 : 0, loss_on) {}
+
+Task::Task(std::string name, const std::vector<std::string>& tokens,
+           std::size_t max_example_len, std::size_t max_answer_len, LossOn loss_on)
+    : name_(std::move(name)),
+      max_seq_len_(max_example_len + 1),
+      max_answer_len_(max_answer_len),
+      loss_on_(loss_on) {
+  token_names_ = {"PAD", "SEP", "EOS"};
   token_names_.insert(token_names_.end(), tokens.begin(), tokens.end());
   for (std::size_t id = 0; id < token_names_.size(); ++id) {
     const std::string& token = token_names_[id];
@@ -20,9 +28,10 @@ Task::Task(std::string name, const std::vector<std::string>& tokens, std::size_t
       throw std::invalid_argument("task " + name_ + ": token '" + token +
                                   "' is empty or contains white space");
     }
-    if (id >= 2 && (token == "PAD" || token == "SEP")) {
+    if (id >= static_cast<std::size_t>(first_own_id) &&
+        (token == "PAD" || token == "SEP" || token == "EOS")) {
       throw std::invalid_argument("task " + name_ + ": token name '" + token +
-                                  "' is reserved (PAD and SEP are the task's own tokens)");
+                                  "' is reserved (PAD, SEP and EOS are every task's own)");
     }
     if (!ids_.emplace(token, static_cast<Token>(id)).second) {
       throw std::invalid_argument("task " + name_ + ": token '" + token +
@@ -78,7 +87,7 @@ Batch Task::make_batch(const std::vector<Example>& examples) const {
     if (e.prompt.empty() || e.answer.empty()) {
       throw std::invalid_argument("task " + name_ + ": an example needs a prompt and an answer");
     }
-    T = std::max(T, e.prompt.size() + e.answer.size());  // inputs: prompt SEP answer minus one
+    T = std::max(T, e.prompt.size() + 1 + e.answer.size());  // inputs: prompt SEP answer
   }
   if (T > max_seq_len_) {
     throw std::invalid_argument("task " + name_ + ": an example needs " + std::to_string(T) +
@@ -99,9 +108,10 @@ Batch Task::make_batch(const std::vector<Example>& examples) const {
     sequence = e.prompt;
     sequence.push_back(sep_id);
     sequence.insert(sequence.end(), e.answer.begin(), e.answer.end());
+    sequence.push_back(eos_id);
     for (Token id : sequence) token_name(id);  // range check
     // Position t reads sequence[t] and predicts sequence[t + 1]; the targets from index
-    // prompt.size() on (right after SEP is read) are the answer.
+    // prompt.size() on (right after SEP is read) are the answer and its EOS.
     for (std::size_t t = 0; t + 1 < sequence.size(); ++t) {
       const std::size_t i = b * T + t;
       batch.inputs.values[i] = sequence[t];
@@ -122,7 +132,7 @@ std::vector<Example> Task::read_examples(const std::string& path) const {
     const auto encode_side = [&](const std::vector<std::string>& words, std::vector<Token>& out) {
       for (const std::string& word : words) {
         const auto it = ids_.find(word);
-        if (it == ids_.end() || it->second < 2) {
+        if (it == ids_.end() || it->second < first_own_id) {
           throw std::invalid_argument(path + ":" + std::to_string(text.line) +
                                       ": unknown token '" + word + "' (not in the " + name_ +
                                       " task's vocabulary)");
@@ -132,7 +142,8 @@ std::vector<Example> Task::read_examples(const std::string& path) const {
     };
     encode_side(text.prompt, example.prompt);
     encode_side(text.answer, example.answer);
-    const std::size_t T = example.prompt.size() + example.answer.size();
+    example.line = text.line;
+    const std::size_t T = example.prompt.size() + 1 + example.answer.size();
     if (T > max_seq_len_) {
       throw std::invalid_argument(path + ":" + std::to_string(text.line) + ": the example needs " +
                                   std::to_string(T) + " positions; the " + name_ +

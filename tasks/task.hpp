@@ -1,18 +1,20 @@
 // Tasks: generators of training and evaluation batches for a causal language model.
 //
 // Every example is a prompt, the separator SEP, and an answer. The model reads
-// `prompt SEP answer` and predicts each next token; by default only the answer positions
-// count for the loss (`loss_on: all` counts every real position). Token ids: 0 is PAD,
-// 1 is SEP, the task's own tokens follow.
+// `prompt SEP answer` and predicts each next token: the answer, then the end token EOS,
+// so that generation (train/generate.hpp) stops on its own however long the answer is.
+// By default only the answer positions, EOS included, count for the loss and the
+// accuracy (`loss_on: all` counts every real position). Token ids: 0 is PAD, 1 is SEP,
+// 2 is EOS, the task's own tokens follow (first_own_id).
 //
-//   copy       answer = the prompt                  a c f b SEP a c f b
-//   reverse    answer = the prompt reversed         a c f b SEP b f c a
-//   sort       answer = the prompt sorted           a c f b SEP a b c f
+//   copy       answer = the prompt                  a c f b SEP a c f b EOS
+//   reverse    answer = the prompt reversed         a c f b SEP b f c a EOS
+//   sort       answer = the prompt sorted           a c f b SEP a b c f EOS
 //   agreement  answer = the verb agreeing with the first noun (the subject), whatever the
 //              nouns (attractors) and fillers in between say
-//                                                   the keys near the cat SEP are
+//                                                   the keys near the cat SEP are EOS
 //   recall     key-value pairs, then query keys; answer = each queried key's value
-//                                                   a 3 c 1 f 7 c a SEP 1 3
+//                                                   a 3 c 1 f 7 c a SEP 1 3 EOS
 //   file       the user's examples, one per line: prompt tokens TAB answer tokens
 //
 // Held-out evaluation: generated tasks split their example space in two by a hash of the
@@ -29,7 +31,7 @@
 //   core::Rng rng(seed);
 //   Batch batch = task->sample(32, rng);                     // (32, T) ids and masks
 //   Batch eval = task->make_batch(task->eval_examples(512, seed));
-//   std::cout << task->decode(eval.inputs.values) << "\n";   // "a c f b SEP a c f"
+//   std::cout << task->decode(eval.inputs.values) << "\n";   // "a c f b SEP a c f b"
 #pragma once
 
 #include <cstdint>
@@ -49,10 +51,11 @@ struct Example {
   std::vector<Token> prompt;
   std::vector<Token> answer;
   int group = -1;  // the task's group label (agreement: attractor count); -1 if none
+  std::size_t line = 0;  // the data file's line it was read from (1-based); 0 if generated
 };
 
-// A padded batch. Row b holds `prompt SEP answer` minus its last token as inputs and the
-// same sequence shifted by one as targets, right-padded with PAD to the batch's T.
+// A padded batch. Row b holds `prompt SEP answer` as inputs and the same sequence shifted
+// by one, `answer EOS` after the prompt, as targets, right-padded with PAD to the batch's T.
 struct Batch {
   core::Ids inputs;                       // (B, T)
   core::Ids targets;                      // (B, T): the next token at each position
@@ -68,6 +71,8 @@ class Task {
  public:
   static constexpr Token pad_id = 0;
   static constexpr Token sep_id = 1;
+  static constexpr Token eos_id = 2;        // the end of an answer
+  static constexpr Token first_own_id = 3;  // the task's own tokens follow PAD, SEP, EOS
   // Stream id of the held-out evaluation examples (Rng(seed).split(eval_stream)).
   static constexpr std::uint64_t eval_stream = 0x6576616c;  // "eval"
 
@@ -78,11 +83,14 @@ class Task {
   const std::string& name() const { return name_; }
   LossOn loss_on() const { return loss_on_; }
   std::size_t vocab_size() const { return token_names_.size(); }
-  // The longest input row T of any example (prompt + 1 + answer - 1): the model's
-  // positional table must hold at least this many positions.
+  // The longest input row T of any example (prompt + SEP + answer, the EOS being only a
+  // target): the model's positional table must hold at least this many positions.
   std::size_t max_seq_len() const { return max_seq_len_; }
+  // The longest answer of any example (without its EOS), or a bound on it for a task that
+  // does not say (max_seq_len() - 2: what a one-token prompt leaves).
+  std::size_t max_answer_len() const { return max_answer_len_; }
 
-  // id -> printable name ("PAD", "SEP", "a", "cat", ...), and back.
+  // id -> printable name ("PAD", "SEP", "EOS", "a", "cat", ...), and back.
   const std::vector<std::string>& token_names() const { return token_names_; }
   const std::string& token_name(Token id) const;  // throws std::out_of_range
   // Space-separated names <-> ids; encode throws std::invalid_argument on an unknown name.
@@ -99,7 +107,7 @@ class Task {
   // Examples from a text file in the file task's format, encoded with this task's tokens
   // (e.g. hand-written copy prompts for `qkv eval --data`). Errors (std::invalid_argument)
   // name the file and line: a missing TAB, an empty side, an unknown token, an example
-  // longer than max_seq_len().
+  // longer than max_seq_len(). Each example's `line` is its line in the file.
   std::vector<Example> read_examples(const std::string& path) const;
 
   // What Example::group counts ("attractors"), or "" when the task has no groups.
@@ -118,15 +126,19 @@ class Task {
   }
 
   // What must be saved with a checkpoint to rebuild this exact task (the file task's
-  // vocabulary and max_seq_len); "" for generated tasks. Pass it back to make_task
+  // vocabulary and lengths); "" for generated tasks. Pass it back to make_task
   // (tasks/registry.hpp).
   virtual std::string state() const { return ""; }
 
  protected:
-  // `tokens` are the task's own token names (PAD and SEP are prepended); every name
-  // must be unique and not "PAD" or "SEP".
-  Task(std::string name, const std::vector<std::string>& tokens, std::size_t max_seq_len,
+  // `tokens` are the task's own token names (PAD, SEP and EOS are prepended); every name
+  // must be unique and not "PAD", "SEP" or "EOS". `max_example_len` is the longest
+  // prompt + answer of any example (max_seq_len() is one more: SEP); `max_answer_len` the
+  // longest answer, by default the bound max_example_len - 1.
+  Task(std::string name, const std::vector<std::string>& tokens, std::size_t max_example_len,
        LossOn loss_on);
+  Task(std::string name, const std::vector<std::string>& tokens, std::size_t max_example_len,
+       std::size_t max_answer_len, LossOn loss_on);
 
   // One training example (generated tasks: never an evaluation prompt).
   virtual Example draw_training(core::Rng& rng) const = 0;
@@ -136,6 +148,7 @@ class Task {
   std::vector<std::string> token_names_;
   std::map<std::string, Token> ids_;  // name -> id
   std::size_t max_seq_len_;
+  std::size_t max_answer_len_;
   LossOn loss_on_;
 };
 

@@ -99,8 +99,9 @@ TEST_CASE("task registry: a task registered with one line is made by name") {
   CHECK_FALSE(builtins().contains("first_token"));
   const auto task = make("{type: first_token, repeat: 3}");
   CHECK(task->name() == "first_token");
-  CHECK(task->vocab_size() == 2 + 8);
-  CHECK(task->max_seq_len() == 7);
+  CHECK(task->vocab_size() == 3 + 8);  // PAD, SEP, EOS, eight letters
+  CHECK(task->max_seq_len() == 8);     // four letters, SEP, the answer (4 + 3 given, + SEP)
+  CHECK(task->max_answer_len() == 6);  // not said: what a one-token prompt would leave
   Rng rng(4);
   const Batch batch = task->sample(16, rng);
   const std::size_t T = batch.seq_len();
@@ -109,6 +110,7 @@ TEST_CASE("task registry: a task registered with one line is made by name") {
     CHECK(batch.inputs.values[b * T + 4] == Task::sep_id);
     // Targets from SEP on: the answer, the first token three times.
     for (std::size_t k = 0; k < 3; ++k) CHECK(batch.targets.values[b * T + 4 + k] == first);
+    CHECK(batch.targets.values[b * T + 7] == Task::eos_id);
   }
   // Its own keys are checked like a built-in task's.
   CHECK_THROWS_WITH_AS(make("{type: first_token, repet: 3}"),

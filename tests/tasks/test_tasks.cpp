@@ -26,7 +26,8 @@ using qkv::core::Rng;
 
 namespace {
 
-// One batch row split back into its prompt and the answer tokens the targets hold.
+// One batch row split back into its prompt and the answer tokens the targets hold (the
+// EOS that ends them checked and left out).
 struct Row {
   std::vector<Token> prompt;
   std::vector<Token> answer;
@@ -48,6 +49,7 @@ Row row_of(const Batch& batch, std::size_t b) {
       continue;
     }
     CHECK(row.length == t);  // no real token after padding
+    CHECK(input != Task::eos_id);  // EOS is only ever a target
     ++row.length;
     if (input == Task::sep_id) after_sep = true;
     if (!after_sep) row.prompt.push_back(input);
@@ -55,6 +57,11 @@ Row row_of(const Batch& batch, std::size_t b) {
     CHECK(batch.answer_mask[i] == (t >= row.prompt.size() ? 1 : 0));
     if (batch.answer_mask[i]) row.answer.push_back(batch.targets.values[i]);
   }
+  // The last answer position predicts EOS, and no other does.
+  REQUIRE(!row.answer.empty());
+  CHECK(row.answer.back() == Task::eos_id);
+  row.answer.pop_back();
+  CHECK(std::count(row.answer.begin(), row.answer.end(), Task::eos_id) == 0);
   return row;
 }
 
@@ -97,12 +104,14 @@ TEST_CASE("tasks: copy, reverse and sort batches hold the right answers") {
     CAPTURE(type);
     const auto task = make(sequence(type, 16, 3, 9));
     CHECK(task->name() == type);
-    CHECK(task->vocab_size() == 18);
-    CHECK(task->max_seq_len() == 18);
+    CHECK(task->vocab_size() == 19);
+    CHECK(task->max_seq_len() == 19);  // 9 prompt tokens, SEP, 9 answer tokens
+    CHECK(task->max_answer_len() == 9);
     CHECK(task->token_name(0) == "PAD");
     CHECK(task->token_name(1) == "SEP");
-    CHECK(task->token_name(2) == "a");
-    CHECK(task->token_name(17) == "p");
+    CHECK(task->token_name(2) == "EOS");
+    CHECK(task->token_name(3) == "a");
+    CHECK(task->token_name(18) == "p");
     Rng rng(7);
     const Batch batch = task->sample(64, rng);
     REQUIRE(batch.inputs.shape == qkv::core::Shape{64, batch.seq_len()});
@@ -118,9 +127,9 @@ TEST_CASE("tasks: copy, reverse and sort batches hold the right answers") {
       REQUIRE(row.prompt.size() >= 3);
       REQUIRE(row.prompt.size() <= 9);
       lengths.insert(row.prompt.size());
-      CHECK(row.length == 2 * row.prompt.size());  // prompt SEP answer, minus the last token
+      CHECK(row.length == 2 * row.prompt.size() + 1);  // prompt SEP answer
       longest = std::max(longest, row.length);
-      for (Token id : row.prompt) CHECK((id >= 2 && id < 18));
+      for (Token id : row.prompt) CHECK((id >= 3 && id < 19));
       std::vector<Token> expected = row.prompt;
       if (type == "reverse") std::reverse(expected.begin(), expected.end());
       if (type == "sort") std::sort(expected.begin(), expected.end());
@@ -208,9 +217,11 @@ TEST_CASE("tasks: agreement answers with the verb of the first noun") {
   const AgreementTaskOptions o;  // the defaults, which the section leaves as they are
   const auto task = make("{type: agreement}");
   CHECK(task->group_name() == "attractors");
-  CHECK(task->vocab_size() == 2 + o.singular_nouns.size() + o.plural_nouns.size() + 2 +
+  CHECK(task->vocab_size() == 3 + o.singular_nouns.size() + o.plural_nouns.size() + 2 +
                                   o.fillers.size());
-  CHECK(task->max_seq_len() == o.max_leading + 1 + o.max_attractors + o.max_fillers + 1);
+  // The longest prompt, SEP, the verb.
+  CHECK(task->max_seq_len() == o.max_leading + 1 + o.max_attractors + o.max_fillers + 1 + 1);
+  CHECK(task->max_answer_len() == 1);
   const std::set<std::string> singular(o.singular_nouns.begin(), o.singular_nouns.end());
   const std::set<std::string> plural(o.plural_nouns.begin(), o.plural_nouns.end());
   const std::set<std::string> fillers(o.fillers.begin(), o.fillers.end());
@@ -256,10 +267,11 @@ TEST_CASE("tasks: agreement answers with the verb of the first noun") {
 
 TEST_CASE("tasks: recall answers each queried key's value") {
   const auto task = make("{type: recall, keys: 12, values: 8, pairs: 5, queries: 2}");
-  CHECK(task->vocab_size() == 2 + 12 + 8);
-  CHECK(task->max_seq_len() == 2 * 5 + 2 * 2);
-  CHECK(task->token_name(2) == "a");
-  CHECK(task->token_name(14) == "0");
+  CHECK(task->vocab_size() == 3 + 12 + 8);
+  CHECK(task->max_seq_len() == 2 * 5 + 2 + 1 + 2);  // pairs, queries, SEP, answers
+  CHECK(task->max_answer_len() == 2);
+  CHECK(task->token_name(3) == "a");
+  CHECK(task->token_name(15) == "0");
   Rng rng(5);
   const Batch batch = task->sample(64, rng);
   CHECK(batch.seq_len() == task->max_seq_len());
@@ -269,8 +281,8 @@ TEST_CASE("tasks: recall answers each queried key's value") {
     REQUIRE(row.answer.size() == 2);
     std::set<Token> keys;
     for (std::size_t p = 0; p < 5; ++p) {
-      CHECK(row.prompt[2 * p] < 14);       // a key
-      CHECK(row.prompt[2 * p + 1] >= 14);  // a value
+      CHECK(row.prompt[2 * p] < 15);       // a key
+      CHECK(row.prompt[2 * p + 1] >= 15);  // a value
       keys.insert(row.prompt[2 * p]);
     }
     CHECK(keys.size() == 5);  // distinct keys
@@ -288,13 +300,13 @@ TEST_CASE("tasks: recall answers each queried key's value") {
 
 TEST_CASE("tasks: token names, encode and decode") {
   const auto task = make(sequence("copy", 30, 2, 4));
-  CHECK(task->token_name(2) == "s0");
-  CHECK(task->token_name(31) == "s29");
-  CHECK(task->encode("s3 SEP s29") == std::vector<Token>{5, 1, 31});
-  CHECK(task->decode({5, 1, 31, 0}) == "s3 SEP s29 PAD");
+  CHECK(task->token_name(3) == "s0");
+  CHECK(task->token_name(32) == "s29");
+  CHECK(task->encode("s3 SEP s29 EOS") == std::vector<Token>{6, 1, 32, 2});
+  CHECK(task->decode({6, 1, 32, 2, 0}) == "s3 SEP s29 EOS PAD");
   CHECK_THROWS_WITH_AS(task->encode("s3 zz"), doctest::Contains("unknown token 'zz'"),
                        std::invalid_argument);
-  CHECK_THROWS_WITH_AS(task->token_name(32), doctest::Contains("token id 32 is outside"),
+  CHECK_THROWS_WITH_AS(task->token_name(33), doctest::Contains("token id 33 is outside"),
                        std::out_of_range);
 }
 
@@ -320,7 +332,10 @@ TEST_CASE("tasks: bad options are errors") {
         "task.fillers: the word 'cat' is listed twice (also in task.singular_nouns)");
   fails("{type: agreement, plural_nouns: []}", "task.plural_nouns: expected at least one noun");
   fails("{type: agreement, singular_verb: SEP}",
-        "task.singular_verb: expected words without spaces, other than PAD and SEP, found SEP");
+        "task.singular_verb: expected words without spaces, other than PAD, SEP and EOS, "
+        "found SEP");
+  fails("{type: agreement, fillers: [the, EOS]}",
+        "task.fillers: expected words without spaces, other than PAD, SEP and EOS");
   fails("{type: agreement, fillers: [], max_leading: 0}",
         "task.fillers: expected at least one filler word while max_fillers or max_leading is "
         "positive");
@@ -353,12 +368,15 @@ TEST_CASE("tasks: the file task reads examples and builds its vocabulary") {
   const std::string section = file_section(train, temp_file("eval.tsv", "c o d\tc o d s\n"));
   const auto task = make(section);
   CHECK(task->token_names() ==
-        std::vector<std::string>{"PAD", "SEP", "a", "c", "d", "e", "g", "n", "o", "s", "t", "x"});
-  CHECK(task->max_seq_len() == 7);
+        std::vector<std::string>{"PAD", "SEP", "EOS", "a", "c", "d", "e", "g", "n", "o", "s", "t",
+                                 "x"});
+  CHECK(task->max_seq_len() == 8);     // c a t, SEP, c a t s
+  CHECK(task->max_answer_len() == 4);  // o x e n
   const std::vector<Example> eval = task->eval_examples(100, 0);
   REQUIRE(eval.size() == 1);
   CHECK(task->decode(eval[0].prompt) == "c o d");
   CHECK(task->decode(eval[0].answer) == "c o d s");
+  CHECK(eval[0].line == 1);
   CHECK(task->eval_examples(0, 0).empty());
 
   Rng rng(2);
@@ -375,6 +393,7 @@ TEST_CASE("tasks: the file task reads examples and builds its vocabulary") {
     const auto restored = make(section, LossOn::answer, state);
     CHECK(restored->token_names() == task->token_names());
     CHECK(restored->max_seq_len() == task->max_seq_len());
+    CHECK(restored->max_answer_len() == task->max_answer_len());
     // A restored task keeps the saved vocabulary even when the data gained a token; it
     // reads the data when it first needs examples.
     const auto stale = make(file_section(temp_file("train2.tsv", "c a t\tc a t z\n")),
@@ -385,6 +404,12 @@ TEST_CASE("tasks: the file task reads examples and builds its vocabulary") {
     CHECK_THROWS_WITH_AS(make(section, LossOn::answer, "not a state"),
                          doctest::Contains("task.train_file: task file: saved state is malformed"),
                          ConfigError);
+    // A state from before EOS (format 1) is named as such.
+    CHECK_THROWS_WITH_AS(make(section, LossOn::answer,
+                              "{format: 1, max_seq_len: 7, vocabulary: [a, c]}"),
+                         doctest::Contains("format 1 is not supported (this qkv reads format 2; "
+                                           "format 1 predates the EOS token)"),
+                         ConfigError);
   }
   SUBCASE("without an eval file, evaluation uses the training examples") {
     const auto no_eval = make(file_section(train));
@@ -393,12 +418,18 @@ TEST_CASE("tasks: the file task reads examples and builds its vocabulary") {
   }
   SUBCASE("any task reads hand-written examples by token name") {
     const auto copy = make(sequence("copy", 16, 2, 4));
-    const auto examples = copy->read_examples(temp_file("copy.tsv", "a b c\ta b c\n"));
-    REQUIRE(examples.size() == 1);
-    CHECK(examples[0].prompt == std::vector<Token>{2, 3, 4});
+    const auto examples =
+        copy->read_examples(temp_file("copy.tsv", "a b c\ta b c\n\nb\tb\n"));
+    REQUIRE(examples.size() == 2);
+    CHECK(examples[0].prompt == std::vector<Token>{3, 4, 5});
+    CHECK(examples[0].line == 1);
+    CHECK(examples[1].line == 3);  // blank lines count
     CHECK_THROWS_WITH_AS(copy->read_examples(temp_file("long.tsv", "a b c d e\ta b c d e\n")),
-                         doctest::Contains("long.tsv:1: the example needs 10 positions; the "
-                                           "copy task holds at most 8"),
+                         doctest::Contains("long.tsv:1: the example needs 11 positions; the "
+                                           "copy task holds at most 9"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(copy->read_examples(temp_file("eos.tsv", "a b\ta b EOS\n")),
+                         doctest::Contains("eos.tsv:1: token 'EOS' is reserved"),
                          std::invalid_argument);
   }
 }
@@ -414,6 +445,7 @@ TEST_CASE("tasks: malformed data lines name the file and line") {
   fails_with("a\tb\n \tb\n", "bad.tsv:2: the prompt is empty");
   fails_with("a\t  \n", "bad.tsv:1: the answer is empty");
   fails_with("a SEP\tb\n", "bad.tsv:1: token 'SEP' is reserved");
+  fails_with("a\tb EOS\n", "bad.tsv:1: token 'EOS' is reserved");
   fails_with("\n\n", "data file '" + temp_path("bad.tsv") + "' has no example");
   CHECK_THROWS_WITH_AS(make(file_section(temp_file("good.tsv", "a\tb\n"),
                                          temp_file("bad_eval.tsv", "a\tb\nq\tb\n"))),

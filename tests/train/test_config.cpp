@@ -79,8 +79,8 @@ TEST_CASE("config: sections are read into typed structs") {
   CHECK(c.seed == 12345678901ULL);
   CHECK(c.task.type == "reverse");
   const auto task = c.make_task();
-  CHECK(task->vocab_size() == 22);  // PAD, SEP and 20 symbols
-  CHECK(task->max_seq_len() == 24);  // 12 prompt tokens, SEP, 12 answer tokens, minus one
+  CHECK(task->vocab_size() == 23);  // PAD, SEP, EOS and 20 symbols
+  CHECK(task->max_seq_len() == 25);  // 12 prompt tokens, SEP, 12 answer tokens
   CHECK(c.model.d_model == 32);
   CHECK(c.model.heads == 2);
   CHECK(c.model.layers == 1);
@@ -112,7 +112,7 @@ TEST_CASE("config: defaults fill what the file leaves out") {
   const Config c = parse("task: {type: copy}\n" + kModel);
   CHECK(c.name == "test");  // the source's stem
   CHECK(c.seed == 0);
-  CHECK(c.make_task()->vocab_size() == 18);  // 16 symbols by default
+  CHECK(c.make_task()->vocab_size() == 19);  // 16 symbols by default
   const qkv::optim::OptimizerOptions optim;
   CHECK(c.optim.type == optim.type);
   CHECK(c.optim.lr == optim.lr);
@@ -129,7 +129,7 @@ TEST_CASE("config: every task type reads its own options, and they are written b
         "task:\n  type: agreement\n  singular_nouns: [cat, dog]\n  plural_nouns: [cats, dogs]\n"
         "  singular_verb: runs\n  plural_verb: run\n  fillers: [the, big]\n"
         "  max_attractors: 2\n  max_fillers: 1\n  max_leading: 0\n"));
-    const std::vector<std::string> expected = {"PAD", "SEP",  "cat", "dog", "cats",
+    const std::vector<std::string> expected = {"PAD",  "SEP",  "EOS", "cat", "dog", "cats",
                                                "dogs", "runs", "run", "the", "big"};
     CHECK(c.make_task()->token_names() == expected);
     const std::string text = to_yaml(c);
@@ -138,7 +138,7 @@ TEST_CASE("config: every task type reads its own options, and they are written b
   }
   SUBCASE("recall") {
     const Config c = parse(base("task: {type: recall, keys: 10, values: 5, pairs: 3, queries: 2}\n"));
-    CHECK(c.make_task()->vocab_size() == 17);  // PAD, SEP, 10 keys, 5 values
+    CHECK(c.make_task()->vocab_size() == 18);  // PAD, SEP, EOS, 10 keys, 5 values
     CHECK(to_yaml(c).find("  keys: 10\n  values: 5\n  pairs: 3\n  queries: 2\n") !=
           std::string::npos);
   }
@@ -267,7 +267,7 @@ TEST_CASE("config: --set overrides use the same paths and checks") {
   CHECK(c.optim.betas[0] == 0.8);
   CHECK(c.model.heads == 4);
   CHECK(c.name == "other");
-  CHECK(c.make_task()->max_seq_len() == 12);  // untouched values stay (max_len 6)
+  CHECK(c.make_task()->max_seq_len() == 13);  // untouched values stay (max_len 6)
 
   CHECK_THROWS_WITH_AS(parse(base(), {"optim.lr=-1"}),
                        "--set: optim.lr: expected a positive learning rate, found -1", ConfigError);

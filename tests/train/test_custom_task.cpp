@@ -75,7 +75,7 @@ TEST_CASE("custom task: registered in a test file, named by a config, trained by
   options.out = nullptr;
   qkv::train::Trainer trainer(qkv::train::parse_config(kConfig, "caesar.yaml"), options);
   CHECK(trainer.task().name() == "caesar");
-  CHECK(trainer.task().vocab_size() == 8);  // PAD, SEP, six letters
+  CHECK(trainer.task().vocab_size() == 9);  // PAD, SEP, EOS, six letters
   const qkv::train::TrainSummary summary = trainer.run();
   CHECK(summary.steps == 300);
   CHECK(summary.last_eval.seq_acc > 0.9);

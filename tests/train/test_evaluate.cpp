@@ -1,5 +1,6 @@
 // evaluate: accuracy and loss on answer positions, checked against a model whose
-// prediction is known (a constant output), and per-group results that add up.
+// prediction is known (a function of the current token alone), and per-group results that
+// add up.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -21,10 +22,11 @@ using qkv::tasks::LossOn;
 
 namespace {
 
-std::shared_ptr<qkv::layers::Transformer> small_model(const qkv::tasks::Task& task) {
+std::shared_ptr<qkv::layers::Transformer> small_model(const qkv::tasks::Task& task,
+                                                      std::size_t d_model = 8) {
   Rng rng(4);
-  const qkv::ConfigNode root =
-      qkv::ConfigNode::parse("model: {d_model: 8, heads: 2, layers: 1, d_ff: 16}", "test");
+  const qkv::ConfigNode root = qkv::ConfigNode::parse(
+      "model: {d_model: " + std::to_string(d_model) + ", heads: 2, layers: 1, d_ff: 16}", "test");
   return qkv::layers::build_model(qkv::layers::read_transformer_options(root.child("model")),
                                   task.vocab_size(), task.max_seq_len(), rng);
 }
@@ -35,9 +37,43 @@ std::unique_ptr<qkv::tasks::Task> task_from(const std::string& yaml) {
                                LossOn::answer);
 }
 
+// Makes `model` predict next[x] at every position whose input token is x, whatever came
+// before, with logit `a` for next[x] and 0 for every other token; returns a. The blocks add
+// nothing (zero wo and fc2), positions add nothing, token x embeds as the one-hot e_x and
+// the head reads it back. Layer norm maps e_x to a·e_x - b·1 (a, b > 0 fixed by C); the
+// last embedding column, zero for every token, carries minus each head row's sum, so the
+// b·1 term cancels. Needs C > V.
+double predict_from_current_token(qkv::layers::Transformer& model,
+                                  const std::vector<qkv::tasks::Token>& next) {
+  const std::size_t V = next.size();
+  const std::size_t C = model.d_model();
+  REQUIRE(C > V);
+  std::vector<float> embedding(V * C, 0.0f), head(V * C, 0.0f);
+  for (std::size_t x = 0; x < V; ++x) {
+    embedding[x * C + x] = 1.0f;
+    const auto y = static_cast<std::size_t>(next[x]);
+    head[y * C + x] = 1.0f;
+    head[y * C + C - 1] -= 1.0f;
+  }
+  for (auto& param : model.named_parameters()) {
+    const std::string& name = param.name;
+    if (name == "tok_emb.weight")
+      param.tensor.copy_(qkv::core::Tensor::from_vector(embedding, {V, C}));
+    else if (name == "head.weight")
+      param.tensor.copy_(qkv::core::Tensor::from_vector(head, {V, C}));
+    else if (name == "head.bias" || name == "pos_emb.weight" ||
+             name.find(".attn.wo.") != std::string::npos ||
+             name.find(".ffn.fc2.") != std::string::npos)
+      param.tensor.fill_(0.0);
+  }
+  const double mean = 1.0 / double(C);
+  const double variance = mean * (1 - mean);  // of a one-hot row
+  return 1.0 / std::sqrt(variance + 1e-5);    // layer norm's eps
+}
+
 }  // namespace
 
-TEST_CASE("evaluate: a model that always predicts one token scores what the targets say") {
+TEST_CASE("evaluate: a model that predicts from the current token scores what the targets say") {
   std::string section;
   std::string favourite_name;
   SUBCASE("copy: answers of several tokens") {
@@ -49,22 +85,17 @@ TEST_CASE("evaluate: a model that always predicts one token scores what the targ
     favourite_name = "is";
   }
   auto task = task_from(section);
-  auto model = small_model(*task);
   const std::size_t V = task->vocab_size();
+  auto model = small_model(*task, 32);
 
-  // A zero head with a bias peaked on token `favourite`: every position's logits are the
-  // bias, so the argmax is `favourite` and the loss of target y is logsumexp(bias) - bias[y].
+  // Every token predicts `favourite`, and `favourite` predicts EOS: an answer is all right
+  // when it is `favourite` alone (the agreement task's singular verb). The loss of target y
+  // at input x is logsumexp(logits) - logit[y], with logit a at next[x] and 0 elsewhere.
   const qkv::tasks::Token favourite = task->encode(favourite_name).at(0);
-  std::vector<float> bias(V, 0.0f);
-  bias[favourite] = 2.0f;
-  for (auto& param : model->named_parameters()) {
-    if (param.name == "head.weight") param.tensor.fill_(0.0);
-    if (param.name == "head.bias")
-      param.tensor.copy_(qkv::core::Tensor::from_vector(bias, {V}));
-  }
-  double logsumexp = 0;
-  for (float b : bias) logsumexp += std::exp(double(b));
-  logsumexp = std::log(logsumexp);
+  std::vector<qkv::tasks::Token> next(V, favourite);
+  next[static_cast<std::size_t>(favourite)] = qkv::tasks::Task::eos_id;
+  const double a = predict_from_current_token(*model, next);
+  const double logsumexp = std::log(std::exp(a) + double(V - 1));
 
   const std::vector<qkv::tasks::Batch> batches =
       qkv::train::make_eval_batches(*task, task->eval_examples(300, 11), 128);
@@ -79,10 +110,11 @@ TEST_CASE("evaluate: a model that always predicts one token scores what the targ
         const std::size_t i = b * T + t;
         if (!batch.answer_mask[i]) continue;
         const auto target = batch.targets.values[i];
+        const bool predicted = target == next[static_cast<std::size_t>(batch.inputs.values[i])];
         ++tokens;
-        right += target == favourite;
-        ok = ok && target == favourite;
-        loss += logsumexp - bias[static_cast<std::size_t>(target)];
+        right += predicted;
+        ok = ok && predicted;
+        loss += logsumexp - (predicted ? a : 0.0);
       }
       ++examples;
       all_right += ok;
@@ -95,6 +127,7 @@ TEST_CASE("evaluate: a model that always predicts one token scores what the targ
   CHECK(result.seq_acc == doctest::Approx(double(all_right) / double(examples)));
   CHECK(result.loss == doctest::Approx(loss / double(tokens)).epsilon(1e-5));
   CHECK(result.token_acc > 0);  // the checks above are not 0 == 0
+  CHECK(result.token_acc < 1);
   if (task->name() == "agreement") CHECK(result.seq_acc > 0);
   CHECK(model->is_training());  // evaluation mode was only for the evaluation
 }
@@ -106,14 +139,18 @@ TEST_CASE("evaluate: per-group results add up to the totals") {
       qkv::train::evaluate(*model, *task, qkv::train::make_eval_batches(*task, task->eval_examples(400, 2)));
   REQUIRE(!result.groups.empty());
   std::size_t samples = 0;
-  double seq_right = 0;
+  double seq_right = 0, tokens_right = 0;
   for (const auto& group : result.groups) {
     CHECK(group.name.rfind("attractors=", 0) == 0);
     samples += group.samples;
     seq_right += group.seq_acc * double(group.samples);
+    tokens_right += group.token_acc * double(group.samples);
   }
   CHECK(samples == result.samples);
   CHECK(seq_right == doctest::Approx(result.seq_acc * double(result.samples)));
-  // One answer token per example: token and sequence accuracy coincide.
-  CHECK(result.token_acc == doctest::Approx(result.seq_acc));
+  // Two answer positions per example (the verb, then EOS): the groups' token accuracies
+  // add up too, and an example is right only when both positions are.
+  CHECK(tokens_right == doctest::Approx(result.token_acc * double(result.samples)));
+  CHECK(result.seq_acc <= result.token_acc + 1e-12);
+  CHECK(result.token_acc <= (1 + result.seq_acc) / 2 + 1e-12);
 }
