@@ -78,6 +78,13 @@ std::string metadata_checksum(const std::map<std::string, std::string>& metadata
   return hex32(crc32_update(0, text.data(), text.size()));
 }
 
+// As hex32() writes them.
+bool is_checksum(const json& value) {
+  if (!value.is_string()) return false;
+  const std::string& text = value.get_ref<const std::string&>();
+  return text.size() == 8 && text.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
 // One tensor's entry in the header, checked but not yet copied out of the file.
 struct Entry {
   std::string name;
@@ -260,8 +267,8 @@ class Decoder {
       if (names.count(name) == 0)
         fail(where + " has a checksum for '" + printable(name) +
              "', which is no tensor of this file");
-      if (!value.is_string() || value.get_ref<const std::string&>().size() != 8)
-        fail(where + " entry '" + printable(name) + "' must be 8 hex digits, found " +
+      if (!is_checksum(value))
+        fail(where + " entry '" + printable(name) + "' must be 8 lowercase hex digits, found " +
              describe(value));
     }
     check_sum(sums, kMetadataKey, metadata_checksum(metadata),

@@ -365,6 +365,15 @@ TEST_CASE("safetensors: qkv's checksums are written, verified and kept out of th
     parts.header["__metadata__"]["qkv.crc32"] = sums.dump();
     check_decode_error(join(parts), "has a checksum for 'c', which is no tensor of this file");
   }
+  SUBCASE("a checksum that is not 8 lowercase hex digits") {
+    nlohmann::json sums =
+        nlohmann::json::parse(parts.header["__metadata__"]["qkv.crc32"].get<std::string>());
+    sums["a"] = "0000000G";
+    parts.header["__metadata__"]["qkv.crc32"] = sums.dump();
+    check_decode_error(join(parts),
+                       "metadata 'qkv.crc32' entry 'a' must be 8 lowercase hex digits, found "
+                       "\"0000000G\"");
+  }
   SUBCASE("checksums that are not an object") {
     parts.header["__metadata__"]["qkv.crc32"] = "[1]";
     check_decode_error(join(parts),
