@@ -20,7 +20,7 @@ using json = nlohmann::json;
 
 constexpr const char* kFormat = "qkv-checkpoint";
 constexpr const char* kOptimizerPrefix = "optim.";
-// Every structured value is an object of scalars: one level deep.
+// Every structured value is an object or a list of scalars: one level deep.
 constexpr std::size_t kMaxMetadataDepth = 1;
 
 bool starts_with(const std::string& text, const std::string& prefix) {
@@ -75,6 +75,17 @@ class MetadataReader {
     return result;
   }
 
+  std::vector<std::string> strings(const std::string& key) const {
+    json value = parsed(key);
+    if (!value.is_array()) wrong(key, "a list of strings");
+    std::vector<std::string> result;
+    for (const json& entry : value) {
+      if (!entry.is_string()) wrong(key, "a list of strings");
+      result.push_back(entry.get<std::string>());
+    }
+    return result;
+  }
+
   [[noreturn]] void wrong(const std::string& key, const char* expected) const {
     fail("metadata '" + key + "' must be " + expected + ", found " + printable(text(key)));
   }
@@ -104,7 +115,7 @@ void check_finite(const core::Tensor& tensor, const std::string& what, const Met
     check_finite(tensor.data<double>(), tensor.numel(), what, meta);
 }
 
-Checkpoint read_contents(Safetensors& file, const MetadataReader& meta) {
+Checkpoint read_contents(Safetensors& file, const MetadataReader& meta, int version) {
   Checkpoint checkpoint;
   for (auto& [name, tensor] : file.tensors) {
     if (starts_with(name, kOptimizerPrefix)) {
@@ -126,6 +137,7 @@ Checkpoint read_contents(Safetensors& file, const MetadataReader& meta) {
   checkpoint.optimizer.scalars =
       meta.object_of<double>("optimizer_scalars", &json::is_number, "an object of numbers");
   checkpoint.task_state = meta.text("task_state");
+  if (version >= 2) checkpoint.vocabulary = meta.strings("vocabulary");
   if (!meta.parsed("best_seq_acc").is_null()) {
     const double best = meta.number("best_seq_acc");
     if (!(best >= 0 && best <= 1)) meta.wrong("best_seq_acc", "null or a number in [0, 1]");
@@ -158,6 +170,7 @@ std::string encode_checkpoint(const Checkpoint& checkpoint) {
   meta["optimizer"] = checkpoint.optimizer_name;
   meta["optimizer_scalars"] = json(checkpoint.optimizer.scalars).dump();
   meta["task_state"] = checkpoint.task_state;
+  meta["vocabulary"] = json(checkpoint.vocabulary).dump();
   meta["best_seq_acc"] = checkpoint.best_seq_acc ? json(*checkpoint.best_seq_acc).dump() : "null";
   meta["elapsed_s"] = json(checkpoint.elapsed_s).dump();
   return encode_safetensors(file);
@@ -170,11 +183,15 @@ Checkpoint decode_checkpoint(const std::string& bytes, const std::string& source
   if (meta.text("format") != kFormat)
     meta.fail("metadata 'format' is '" + printable(meta.text("format")) + "', expected '" +
               kFormat + "'");
-  if (meta.text("format_version") != std::to_string(kCheckpointFormatVersion))
+  int version = 0;
+  for (int known = kOldestCheckpointFormatVersion; known <= kCheckpointFormatVersion; ++known)
+    if (meta.text("format_version") == std::to_string(known)) version = known;
+  if (version == 0)
     meta.fail("format version " + printable(meta.text("format_version")) +
-              " is not supported (this qkv reads version " +
+              " is not supported (this qkv reads versions " +
+              std::to_string(kOldestCheckpointFormatVersion) + " to " +
               std::to_string(kCheckpointFormatVersion) + ")");
-  Checkpoint checkpoint = read_contents(file, meta);
+  Checkpoint checkpoint = read_contents(file, meta, version);
   // Only for a file that loads: a damaged one gets its error, not a warning as well.
   if (!file.verified && warnings != nullptr)
     std::fprintf(warnings,

@@ -5,8 +5,10 @@
 //                  optimizer's state as "optim.<param>.<buffer>" ("optim.head.bias.exp_avg")
 //   __metadata__   format and format_version, step, the RNG states, the resolved config
 //                  (YAML), the optimizer's name and scalars (its step count is the schedule
-//                  position), the task's state (the file task's vocabulary), the best eval
-//                  seq_acc so far and the run's time so far
+//                  position), the task's state (the file task's vocabulary), the task's
+//                  vocabulary (its token names in id order, a JSON list, for readers that
+//                  have no qkv: examples/python/load_checkpoint.py), the best eval seq_acc
+//                  so far and the run's time so far
 //
 //   Checkpoint checkpoint;
 //   checkpoint.weights = model.state();
@@ -31,14 +33,18 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/tensor.hpp"
 #include "optim/optimizer.hpp"
 
 namespace qkv::io {
 
-// Bumped whenever the meaning of a checkpoint's contents changes.
-constexpr int kCheckpointFormatVersion = 1;
+// Bumped whenever the meaning of a checkpoint's contents changes. 2: tasks end every
+// answer with EOS (id 2), which moved their own tokens' ids, and the metadata holds the
+// vocabulary. Version 1 files still load, with an empty vocabulary.
+constexpr int kCheckpointFormatVersion = 2;
+constexpr int kOldestCheckpointFormatVersion = 1;
 
 struct Checkpoint {
   std::map<std::string, core::Tensor> weights;
@@ -48,6 +54,7 @@ struct Checkpoint {
   std::map<std::string, std::string> rng_states;  // core::Rng::state() by role ("data", ...)
   std::string config_yaml;                        // the resolved config
   std::string task_state;                         // Task::state(): "" for generated tasks
+  std::vector<std::string> vocabulary;            // Task::token_names(); none in version 1
   std::optional<double> best_seq_acc;             // best eval seq_acc so far
   double elapsed_s = 0;                           // training time so far
 };

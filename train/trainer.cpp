@@ -117,6 +117,7 @@ void Trainer::save(const std::string& checkpoint_path, double elapsed_s) const {
   checkpoint.rng_states["dropout"] = model_->dropout_rng().state();
   checkpoint.config_yaml = to_yaml(config_);
   checkpoint.task_state = task_->state();
+  checkpoint.vocabulary = task_->token_names();
   checkpoint.best_seq_acc = best_seq_acc_;
   checkpoint.elapsed_s = elapsed_s;
   io::save_checkpoint(checkpoint_path, checkpoint);
