@@ -107,9 +107,13 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const KeyPadding* key_paddin
   // B·T = 512, forward + backward, the concat of the weights and the three slices of the
   // result cost more than the larger gemm saves (three: 100/345/1090 µs, fused:
   // 255/630/1680 µs).
-  const Tensor q = wq_ ? wq_->forward(x) : x;  // (B, T, H·Dk) or (B, T, C)
-  const Tensor k = wk_ ? wk_->forward(x) : x;
-  const Tensor v = wv_ ? wv_->forward(x) : x;  // (B, T, H·Dv) or (B, T, C)
+  Tensor q = wq_ ? wq_->forward(x) : x;  // (B, T, H·Dk) or (B, T, C)
+  Tensor k = wk_ ? wk_->forward(x) : x;
+  Tensor v = wv_ ? wv_->forward(x) : x;  // (B, T, H·Dv) or (B, T, C)
+  const std::size_t H = options_.heads;
+  if (hook_q_.active()) q = through_heads(hook_q_, q, wq_ ? H : 1);
+  if (hook_k_.active()) k = through_heads(hook_k_, k, wk_ ? H : 1);
+  if (hook_v_.active()) v = through_heads(hook_v_, v, wv_ ? H : 1);
 
   core::AttentionOptions attention;
   attention.heads = shape_.one_head_for_all ? 1 : options_.heads;
@@ -123,19 +127,36 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const KeyPadding* key_paddin
   attention.rng = dropout_rng_;
   attention.key_padding = key_padding;
   Tensor probabilities;
-  if (capturing()) attention.probabilities = &probabilities;
+  if (capturing() || hook_pattern_.active()) attention.probabilities = &probabilities;
 
   Tensor heads = core::attention(q, k, v, attention);  // (B, T, H·Dv)
 
-  if (capturing()) {
-    if (shape_.one_head_for_all && options_.heads > 1) {
+  if (attention.probabilities) {
+    if (shape_.one_head_for_all && H > 1) {
       // The one computed map stands for every head: (B, 1, T, T) -> (B, H, T, T).
       core::NoGrad no_grad;
-      probabilities = core::concat(std::vector<Tensor>(options_.heads, probabilities), 1);
+      probabilities = core::concat(std::vector<Tensor>(H, probabilities), 1);
     }
-    keep_attention_map(probabilities);
+    hook_pattern_.apply(probabilities);  // read-only: its readers only
+    if (capturing()) keep_attention_map(probabilities);
   }
+  if (hook_z_.active()) heads = through_heads(hook_z_, heads, shape_.one_head_for_all ? 1 : H);
   return wo_ ? wo_->forward(heads) : heads;  // (B, T, C)
+}
+
+Tensor MultiHeadAttention::through_heads(const HookPoint& point, const Tensor& t, std::size_t h) {
+  const core::Shape shape = t.shape();  // (B, T, h·D)
+  Tensor view = core::reshape(t, {shape[0], shape[1], h, shape[2] / h});  // shares the values
+  point.apply(view);
+  return core::reshape(view, shape);
+}
+
+HookPoints MultiHeadAttention::hook_points() {
+  return {{"hook_q", &hook_q_},
+          {"hook_k", &hook_k_},
+          {"hook_v", &hook_v_},
+          {"hook_pattern", &hook_pattern_},
+          {"hook_z", &hook_z_}};
 }
 
 HeadWeights MultiHeadAttention::head_weights(std::size_t head) const {

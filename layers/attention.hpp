@@ -30,6 +30,16 @@
 // h's slices of the projections. Attention dropout draws from `dropout_rng`, a generator
 // the caller owns (the Transformer's); it is needed only when dropout > 0.
 //
+// Hook points (hooks.hpp; in a Transformer they are `blocks.<i>.attn.<name>`), each a view
+// of the value the forward uses, heads on their own axis (h = H, or 1 for an identity side:
+// the one tensor every head shares):
+//   hook_q (B, T, h, Dk), hook_k (B, S, h, Dk), hook_v (B, S, h, Dv)
+//   hook_pattern (B, H, T, S)  the probabilities; read-only, as they live inside the fused
+//                              op (replacing them would need an unfused path)
+//   hook_z (B, T, h, Dv)       each head's output before wo (h = 1 for projections none,
+//                              whose one head is the output)
+// With no hook set the forward makes no view and asks the op for no probabilities.
+//
 //   MultiHeadAttentionOptions o;
 //   o.d_model = 64; o.heads = 4; o.wq = Projection::identity;
 //   MultiHeadAttention attn(o, rng);
@@ -46,6 +56,7 @@
 #include <vector>
 
 #include "core/random.hpp"
+#include "layers/hooks.hpp"
 #include "layers/layer.hpp"
 #include "layers/linear.hpp"
 
@@ -102,11 +113,20 @@ class MultiHeadAttention : public AttentionLayer {
 
   HeadWeights head_weights(std::size_t head) const;
 
+  // hook_q, hook_k, hook_v, hook_pattern, hook_z, in forward order.
+  HookPoints hook_points();
+
  private:
+  // `t` (B, T, h·D) as (B, T, h, D) through `point`, and back.
+  static Tensor through_heads(const HookPoint& point, const Tensor& t, std::size_t h);
+
   MultiHeadAttentionOptions options_;
   AttentionShape shape_;
   core::Rng* dropout_rng_;
   std::shared_ptr<Linear> wq_, wk_, wv_, wo_;  // null when identity / none
+  HookPoint hook_q_{"hook_q"}, hook_k_{"hook_k"}, hook_v_{"hook_v"};
+  HookPoint hook_pattern_{"hook_pattern", HookPoint::Access::read_only};
+  HookPoint hook_z_{"hook_z"};
 };
 
 }  // namespace qkv::layers

@@ -1,10 +1,12 @@
 // Transformer: embeddings, the slots built through the registry, final norm and head.
 #include "layers/transformer.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
 #include "layers/module_list.hpp"
+#include "strict_yaml/closest_match.hpp"
 
 namespace qkv::layers {
 
@@ -59,6 +61,22 @@ Transformer::Transformer(const TransformerOptions& options, std::size_t vocab, s
   }
   ln_f_ = register_module("ln_f", registry.create(options.norm, context, rng));
   head_ = register_module("head", std::make_shared<Linear>(C, vocab, rng));
+  name_hook_points();
+}
+
+void Transformer::name_hook_points() {
+  HookPoints points{{"hook_embed", &hook_embed_}, {"hook_pos_embed", &hook_pos_embed_}};
+  for (std::size_t i = 0; i < blocks_.size(); ++i) {
+    const std::string prefix = "blocks." + std::to_string(i) + ".";
+    for (const auto& [name, point] : blocks_[i]->hook_points()) points.emplace_back(prefix + name, point);
+  }
+  points.emplace_back("ln_final.hook_normalized", &hook_ln_final_);
+  points.emplace_back("logits", &hook_logits_);
+  for (const auto& [name, point] : points) {
+    point->set_name(name);
+    hook_names_.push_back(name);
+    hook_points_[name] = point;
+  }
 }
 
 LayerContext Transformer::layer_context() {
@@ -95,10 +113,21 @@ Tensor Transformer::forward(const core::Ids& tokens, const KeyPadding* key_paddi
     throw std::invalid_argument("Transformer: expected token ids (B, T), got " +
                                 core::shape_str(tokens.shape));
   }
-  Tensor h = pos_emb_->forward(tok_emb_->forward(tokens));  // (B, T) -> (B, T, C)
+  Tensor embedded = tok_emb_->forward(tokens);  // (B, T) -> (B, T, C)
+  hook_embed_.apply(embedded);
+  Tensor h = pos_emb_->forward(embedded);
+  if (hook_pos_embed_.active()) {
+    core::NoGrad no_grad;
+    Tensor added = core::sub(h, embedded);
+    hook_pos_embed_.apply(added);  // read-only: its readers only
+  }
   if (options_.dropout > 0.0) h = core::dropout(h, options_.dropout, is_training(), dropout_rng_);
   for (const auto& block : blocks_) h = block->forward(h, key_padding);
-  return head_->forward(ln_f_->forward(h));  // (B, T, C) -> (B, T, V)
+  Tensor normalized = ln_f_->forward(h);
+  hook_ln_final_.apply(normalized);
+  Tensor logits = head_->forward(normalized);  // (B, T, C) -> (B, T, V)
+  hook_logits_.apply(logits);
+  return logits;
 }
 
 TransformerBlock& Transformer::block(std::size_t i) {
@@ -121,6 +150,33 @@ std::vector<Tensor> Transformer::attention_maps() const {
   std::vector<Tensor> maps;
   for (const auto& block : blocks_) maps.push_back(block->attention().attention_map());
   return maps;
+}
+
+HookPoint& Transformer::hook_point(const std::string& name) {
+  const auto found = hook_points_.find(name);
+  if (found != hook_points_.end()) return *found->second;
+  const std::string suggestion = closest_match(name, hook_names_);
+  throw std::invalid_argument("Transformer: no hook point '" + name + "' in this model" +
+                              (suggestion.empty() ? std::string()
+                                                  : " (did you mean '" + suggestion + "'?)") +
+                              "; its points are " + hook_names_.front() + ", ..., " +
+                              hook_names_.back() + " (hook_names() lists them)");
+}
+
+HookHandle Transformer::add_hook(const Hook& hook) { return hook_point(hook.name).add(hook); }
+
+void Transformer::remove_hook(const HookHandle& handle) {
+  const bool ours = std::any_of(hook_points_.begin(), hook_points_.end(),
+                                [&](const auto& entry) { return entry.second == handle.point; });
+  if (!ours) {
+    throw std::invalid_argument("Transformer::remove_hook: the handle is not of a hook point of "
+                                "this model");
+  }
+  handle.point->remove(handle);
+}
+
+void Transformer::clear_hooks() {
+  for (const auto& entry : hook_points_) entry.second->clear();
 }
 
 }  // namespace qkv::layers

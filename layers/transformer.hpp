@@ -29,16 +29,45 @@
 //   std::shared_ptr<Transformer> model = build_model(o, vocab, max_len, rng);
 //   Tensor logits = model->forward(ids);   // (B, T) -> (B, T, V)
 //   model->capture_attention(true);        // then attention_maps() after a forward
+//
+// Hook points (hooks.hpp), named as TransformerLens names them, in forward order; B, T, C,
+// H, V as above, S = T keys, Dk / Dv the attention's widths per head:
+//   hook_embed                     (B, T, C)  the token embeddings
+//   hook_pos_embed                 (B, T, C)  read-only: what the positional layer adds,
+//                                  computed as its output minus hook_embed (for a table,
+//                                  its rows to float round-off); only when read
+//   blocks.<i>.hook_resid_pre      (B, T, C)  after embedding dropout, for block 0
+//   blocks.<i>.ln1.hook_normalized (B, T, C)  pre-LN only
+//   blocks.<i>.attn.hook_q         (B, T, h, Dk)  h = H, or 1 for an identity wq (shared)
+//   blocks.<i>.attn.hook_k         (B, S, h, Dk)
+//   blocks.<i>.attn.hook_v         (B, S, h, Dv)
+//   blocks.<i>.attn.hook_pattern   (B, H, T, S)  read-only (inside the fused op)
+//   blocks.<i>.attn.hook_z         (B, T, h, Dv)  each head's output before wo
+//   blocks.<i>.hook_attn_out       (B, T, C)
+//   blocks.<i>.hook_resid_mid      (B, T, C)  blocks with an ffn
+//   blocks.<i>.ln2.hook_normalized (B, T, C)  pre-LN blocks with an ffn
+//   blocks.<i>.hook_mlp_out        (B, T, C)  blocks with an ffn
+//   blocks.<i>.hook_resid_post     (B, T, C)
+//   ln_final.hook_normalized       (B, T, C)  ln_f's output
+//   logits                         (B, T, V)
+// The attn.* points are MultiHeadAttention's (attention.hpp): a user's attention layer has
+// the block's points around it but none inside. hook_names() lists a model's points.
+//
+//   model->add_hook(replace_hook("blocks.0.attn.hook_z", zero_head_2));
+//   model->add_hook(read_hook("logits", [&](const Tensor& t) { seen = t; }));
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/ops.hpp"
 #include "core/random.hpp"
 #include "layers/embedding.hpp"
 #include "layers/feed_forward.hpp"
+#include "layers/hooks.hpp"
 #include "layers/linear.hpp"
 #include "layers/module.hpp"
 #include "layers/registry.hpp"
@@ -89,10 +118,18 @@ class Transformer : public Module {
 
   core::Rng& dropout_rng() { return dropout_rng_; }
 
+  // Hooks (see above). An unknown name is std::invalid_argument naming the closest one.
+  const std::vector<std::string>& hook_names() const { return hook_names_; }
+  HookPoint& hook_point(const std::string& name);
+  HookHandle add_hook(const Hook& hook);
+  void remove_hook(const HookHandle& handle);
+  void clear_hooks();  // every point's
+
  private:
   LayerContext layer_context();
   std::shared_ptr<TransformerBlock> make_block(const LayerRegistry& registry,
                                                const LayerContext& context, core::Rng& rng);
+  void name_hook_points();  // once, in the constructor
 
   TransformerOptions options_;
   std::size_t vocab_;
@@ -103,6 +140,11 @@ class Transformer : public Module {
   std::vector<std::shared_ptr<TransformerBlock>> blocks_;
   std::shared_ptr<Layer> ln_f_;
   std::shared_ptr<Linear> head_;
+  HookPoint hook_embed_{"hook_embed"};
+  HookPoint hook_pos_embed_{"hook_pos_embed", HookPoint::Access::read_only};
+  HookPoint hook_ln_final_{"ln_final.hook_normalized"}, hook_logits_{"logits"};
+  std::vector<std::string> hook_names_;
+  std::map<std::string, HookPoint*> hook_points_;
 };
 
 }  // namespace qkv::layers

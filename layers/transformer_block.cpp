@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/ops.hpp"
+#include "layers/attention.hpp"
 
 namespace qkv::layers {
 
@@ -45,14 +46,52 @@ Tensor TransformerBlock::residual(const Tensor& branch) {
 Tensor TransformerBlock::forward(const Tensor& x, const KeyPadding* key_padding) {
   const BlockLayers& l = layers_;
   Tensor h = x;  // (B, T, C) throughout
+  hook_resid_pre_.apply(h);
   if (options_.norm_placement == NormPlacement::pre) {
-    h = core::add(h, residual(l.attn->forward(l.ln1->forward(h), key_padding)));
-    if (l.ffn) h = core::add(h, residual(l.ffn->forward(l.ln2->forward(h))));
+    Tensor normalized = l.ln1->forward(h);
+    hook_ln1_.apply(normalized);
+    Tensor attn_out = l.attn->forward(normalized, key_padding);
+    hook_attn_out_.apply(attn_out);
+    h = core::add(h, residual(attn_out));
+    if (l.ffn) {
+      hook_resid_mid_.apply(h);
+      Tensor ffn_in = l.ln2->forward(h);
+      hook_ln2_.apply(ffn_in);
+      Tensor mlp_out = l.ffn->forward(ffn_in);
+      hook_mlp_out_.apply(mlp_out);
+      h = core::add(h, residual(mlp_out));
+    }
   } else {
-    h = l.ln1->forward(core::add(h, residual(l.attn->forward(h, key_padding))));
-    if (l.ffn) h = l.ln2->forward(core::add(h, residual(l.ffn->forward(h))));
+    Tensor attn_out = l.attn->forward(h, key_padding);
+    hook_attn_out_.apply(attn_out);
+    h = l.ln1->forward(core::add(h, residual(attn_out)));
+    if (l.ffn) {
+      hook_resid_mid_.apply(h);
+      Tensor mlp_out = l.ffn->forward(h);
+      hook_mlp_out_.apply(mlp_out);
+      h = l.ln2->forward(core::add(h, residual(mlp_out)));
+    }
   }
+  hook_resid_post_.apply(h);
   return h;
+}
+
+HookPoints TransformerBlock::hook_points() {
+  const bool pre = options_.norm_placement == NormPlacement::pre;
+  HookPoints points{{"hook_resid_pre", &hook_resid_pre_}};
+  if (pre) points.emplace_back("ln1.hook_normalized", &hook_ln1_);
+  // A user's attention layer has no inner points; the block's own work around it.
+  if (auto* attention = dynamic_cast<MultiHeadAttention*>(layers_.attn.get())) {
+    for (const auto& [name, point] : attention->hook_points()) points.emplace_back("attn." + name, point);
+  }
+  points.emplace_back("hook_attn_out", &hook_attn_out_);
+  if (layers_.ffn) {
+    points.emplace_back("hook_resid_mid", &hook_resid_mid_);
+    if (pre) points.emplace_back("ln2.hook_normalized", &hook_ln2_);
+    points.emplace_back("hook_mlp_out", &hook_mlp_out_);
+  }
+  points.emplace_back("hook_resid_post", &hook_resid_post_);
+  return points;
 }
 
 }  // namespace qkv::layers

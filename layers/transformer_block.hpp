@@ -10,6 +10,18 @@
 // order of their random draws; any Layer mapping (B, T, C) -> (B, T, C) may be a norm or
 // the ffn, and any AttentionLayer the attention.
 //
+// Hook points (hooks.hpp; `blocks.<i>.<name>` in a Transformer), each (B, T, C), in
+// forward order; the ones a block does not have are left out:
+//   hook_resid_pre          the block's input
+//   ln1.hook_normalized     pre-LN only: the attention's input
+//   attn.hook_q ... attn.hook_z   a MultiHeadAttention's own (attention.hpp)
+//   hook_attn_out           the attention's output, before residual dropout
+//   hook_resid_mid          with an ffn: the stream between the sublayers (post-LN: ln1's
+//                           output)
+//   ln2.hook_normalized     pre-LN with an ffn: the ffn's input
+//   hook_mlp_out            with an ffn: its output, before residual dropout
+//   hook_resid_post         the block's output
+//
 //   BlockLayers parts{std::make_shared<LayerNorm>(64),
 //                     std::make_shared<MultiHeadAttention>(attention_options, rng),
 //                     std::make_shared<LayerNorm>(64),
@@ -22,6 +34,7 @@
 #include <string>
 
 #include "core/random.hpp"
+#include "layers/hooks.hpp"
 #include "layers/layer.hpp"
 
 namespace qkv::layers {
@@ -57,12 +70,19 @@ class TransformerBlock : public Module {
   Layer* ffn() const { return layers_.ffn.get(); }  // null for an attention-only block
   const TransformerBlockOptions& options() const { return options_; }
 
+  // This block's hook points (see above), named relative to it.
+  HookPoints hook_points();
+
  private:
   Tensor residual(const Tensor& branch);  // residual dropout of a sublayer's output
 
   BlockLayers layers_;
   TransformerBlockOptions options_;
   core::Rng* dropout_rng_;
+  HookPoint hook_resid_pre_{"hook_resid_pre"}, hook_ln1_{"ln1.hook_normalized"};
+  HookPoint hook_attn_out_{"hook_attn_out"}, hook_resid_mid_{"hook_resid_mid"};
+  HookPoint hook_ln2_{"ln2.hook_normalized"}, hook_mlp_out_{"hook_mlp_out"};
+  HookPoint hook_resid_post_{"hook_resid_post"};
 };
 
 }  // namespace qkv::layers
