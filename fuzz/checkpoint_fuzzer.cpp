@@ -43,8 +43,8 @@ bool same(const qkv::io::Checkpoint& a, const qkv::io::Checkpoint& b) {
          same_tensors(a.optimizer.tensors, b.optimizer.tensors) &&
          a.optimizer.scalars == b.optimizer.scalars && a.optimizer_name == b.optimizer_name &&
          a.step == b.step && a.rng_states == b.rng_states && a.config_yaml == b.config_yaml &&
-         a.task_state == b.task_state && a.best_seq_acc == b.best_seq_acc &&
-         a.elapsed_s == b.elapsed_s;
+         a.task_state == b.task_state && a.vocabulary == b.vocabulary &&
+         a.best_seq_acc == b.best_seq_acc && a.elapsed_s == b.elapsed_s;
 }
 
 }  // namespace

@@ -5,7 +5,8 @@
 //   cmake --build build --target qkv_make_checkpoint_corpus
 //   build/fuzz/qkv_make_checkpoint_corpus fuzz/corpus/checkpoint
 //
-// Inputs the fuzzer found (crash-*, added after their fix) live beside these.
+// Inputs the fuzzer found (crash-*, added after their fix) and seeds of older format
+// versions (valid_v1_*, written by an older version of this program) live beside these.
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -39,6 +40,7 @@ Checkpoint small_checkpoint() {
   checkpoint.rng_states["data"] = "1 2 3 4";
   checkpoint.rng_states["dropout"] = "5 6 7 8";
   checkpoint.config_yaml = "name: tiny\nseed: 1\n";
+  checkpoint.vocabulary = {"PAD", "SEP", "EOS", "a", "b"};
   checkpoint.best_seq_acc = 0.5;
   checkpoint.elapsed_s = 1.5;
   return checkpoint;
@@ -128,7 +130,7 @@ int main(int argc, char** argv) {
       {"valid_small", small},
       {"valid_empty", qkv::io::encode_checkpoint(Checkpoint{})},
       {"valid_f64_scalar_and_empty", qkv::io::encode_checkpoint(f64_checkpoint())},
-      {"valid_old_without_checksums", without_checksums(small)},
+      {"valid_without_checksums", without_checksums(small)},
       {"deep_header_100k",
        file_of(R"({"a":)" + std::string(100000, '[') + std::string(100000, ']') + "}", "")},
       {"deep_metadata_value",

@@ -44,6 +44,7 @@ Checkpoint small_checkpoint() {
   checkpoint.rng_states["data"] = "12345 678";
   checkpoint.rng_states["dropout"] = "9 10";
   checkpoint.config_yaml = "name: tiny\n";
+  checkpoint.vocabulary = {"PAD", "SEP", "EOS", "x"};
   checkpoint.best_seq_acc = 0.5;
   checkpoint.elapsed_s = 1.5;
   return checkpoint;
@@ -68,6 +69,7 @@ void check_same(const Checkpoint& a, const Checkpoint& b) {
   CHECK(a.rng_states == b.rng_states);
   CHECK(a.config_yaml == b.config_yaml);
   CHECK(a.task_state == b.task_state);
+  CHECK(a.vocabulary == b.vocabulary);
   CHECK(a.best_seq_acc == b.best_seq_acc);
   CHECK(a.elapsed_s == b.elapsed_s);
 }
