@@ -1,9 +1,11 @@
-// Head importance by zero and mean ablation at hook_z (see importance.hpp).
+// Head importance by zero and mean ablation at hook_z (see importance.hpp), with the
+// ablation hooks of interventions.hpp.
 #include "inspect/importance.hpp"
 
 #include <algorithm>
 #include <stdexcept>
 
+#include "inspect/interventions.hpp"
 #include "layers/hooks.hpp"
 
 namespace qkv::inspect {
@@ -28,26 +30,10 @@ class ScopedHook {
   layers::HookHandle handle_;
 };
 
-// z (B, T, h, Dv) summed into sum (h·Dv) over the positions whose input is not PAD.
-template <class T>
-std::size_t add_real_positions(const Tensor& z, const std::vector<tasks::Token>& inputs,
-                               std::vector<double>& sum) {
-  const std::size_t width = z.size(2) * z.size(3);
-  const T* values = z.data<T>();
-  std::size_t count = 0;
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    if (inputs[i] == tasks::Task::pad_id) continue;
-    for (std::size_t k = 0; k < width; ++k) sum[k] += values[i * width + k];
-    ++count;
-  }
-  return count;
-}
-
-// Each computed head's mean output at `layer` over the batches' real positions.
+// Each computed head's mean output at `layer` over the batches' real (non-PAD) positions.
 struct MeanOutputs {
-  std::size_t heads = 0;      // h of hook_z: H, or 1 when one head stands for all
-  std::size_t width = 0;      // Dv
-  std::vector<double> values;  // heads × width
+  std::size_t heads = 0;  // h of hook_z: H, or 1 when one head stands for all
+  std::vector<std::vector<double>> values;  // per head, Dv
 };
 
 MeanOutputs mean_outputs(layers::Transformer& model, std::size_t layer,
@@ -55,15 +41,22 @@ MeanOutputs mean_outputs(layers::Transformer& model, std::size_t layer,
   MeanOutputs means;
   std::size_t count = 0;
   const tasks::Batch* current = nullptr;
+  // A batch's head means, weighted by its real positions, summed over batches.
   ScopedHook hook(model, layers::read_hook(z_point(layer), [&](const Tensor& z) {
+    std::vector<std::uint8_t> real(current->inputs.values.size());
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < real.size(); ++i)
+      n += real[i] = current->inputs.values[i] != tasks::Task::pad_id;
+    if (n == 0) return;
     if (means.values.empty()) {
       means.heads = z.size(2);
-      means.width = z.size(3);
-      means.values.assign(means.heads * means.width, 0.0);
+      means.values.assign(means.heads, std::vector<double>(z.size(3), 0.0));
     }
-    count += z.dtype() == core::DType::f32
-                 ? add_real_positions<float>(z, current->inputs.values, means.values)
-                 : add_real_positions<double>(z, current->inputs.values, means.values);
+    for (std::size_t h = 0; h < means.heads; ++h) {
+      const std::vector<double> mean = head_mean(z, h, real).to_vector();
+      for (std::size_t k = 0; k < mean.size(); ++k) means.values[h][k] += mean[k] * static_cast<double>(n);
+    }
+    count += n;
   }));
   const bool was_training = model.is_training();
   model.eval();
@@ -75,30 +68,15 @@ MeanOutputs mean_outputs(layers::Transformer& model, std::size_t layer,
     }
   }
   model.train(was_training);
-  for (double& v : means.values) v /= static_cast<double>(std::max<std::size_t>(count, 1));
+  for (std::vector<double>& head : means.values)
+    for (double& v : head) v /= static_cast<double>(std::max<std::size_t>(count, 1));
   return means;
 }
 
-// z with head `head`'s Dv values at every position replaced by `fill` (Dv values).
-template <class T>
-Tensor with_head_filled(const Tensor& z, std::size_t head, const std::vector<double>& fill) {
-  Tensor out = z.clone();
-  const std::size_t h = z.size(2), Dv = z.size(3);
-  const std::size_t positions = z.size(0) * z.size(1);
-  T* values = out.data<T>();
-  for (std::size_t p = 0; p < positions; ++p)
-    for (std::size_t k = 0; k < Dv; ++k) values[(p * h + head) * Dv + k] = static_cast<T>(fill[k]);
-  return out;
-}
-
 AblationEffect ablated(layers::Transformer& model, const tasks::Task& task,
-                       const std::vector<tasks::Batch>& batches, std::size_t layer,
-                       std::size_t head, const std::vector<double>& fill,
+                       const std::vector<tasks::Batch>& batches, const layers::Hook& ablation,
                        const train::EvalResult& intact) {
-  ScopedHook hook(model, layers::replace_hook(z_point(layer), [head, &fill](const Tensor& z) {
-    return z.dtype() == core::DType::f32 ? with_head_filled<float>(z, head, fill)
-                                         : with_head_filled<double>(z, head, fill);
-  }));
+  ScopedHook hook(model, ablation);
   const train::EvalResult result = train::evaluate(model, task, batches);
   return {result.seq_acc, result.loss, intact.seq_acc - result.seq_acc, result.loss - intact.loss};
 }
@@ -124,12 +102,10 @@ ImportanceReport head_importance(layers::Transformer& model, const tasks::Task& 
     }
     const MeanOutputs means = mean_outputs(model, l, batches);
     for (std::size_t h = 0; h < means.heads; ++h) {
-      const auto first = means.values.begin() + static_cast<std::ptrdiff_t>(h * means.width);
-      const std::vector<double> mean(first, first + static_cast<std::ptrdiff_t>(means.width));
       HeadImportance importance;
-      importance.zero = ablated(model, task, batches, l, h, std::vector<double>(means.width, 0.0),
-                                report.intact);
-      importance.mean = ablated(model, task, batches, l, h, mean, report.intact);
+      importance.zero = ablated(model, task, batches, zero_ablate_head(l, h), report.intact);
+      const Tensor mean = core::Tensor::from_vector(means.values[h], {means.values[h].size()});
+      importance.mean = ablated(model, task, batches, mean_ablate_head(l, h, mean), report.intact);
       heads.push_back(importance);
     }
     const std::size_t H = model.options().heads;
