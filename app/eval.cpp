@@ -14,7 +14,7 @@
 
 #include "app/cli.hpp"
 #include "core/blas.hpp"
-#include "io/checkpoint.hpp"
+#include "inspect/load_model.hpp"
 #include "layers/build_model.hpp"
 #include "train/config.hpp"
 #include "train/evaluate.hpp"
@@ -46,18 +46,11 @@ void print_result(const train::EvalResult& result, std::FILE* out) {
 }
 
 void eval_command(const EvalArgs& args, std::FILE* out) {
-  const io::Checkpoint checkpoint = io::load_checkpoint(args.checkpoint);
-  const train::Config config = train::parse_config(
-      checkpoint.config_yaml, args.checkpoint + " (its config)", {}, checkpoint.task_state);
+  const inspect::LoadedModel loaded = inspect::load_model(args.checkpoint);
+  const train::Config& config = loaded.config;
+  const std::unique_ptr<tasks::Task>& task = loaded.task;
+  const std::shared_ptr<layers::Transformer>& model = loaded.model;
   core::set_blas_threads(static_cast<int>(config.train.threads));
-  const std::unique_ptr<tasks::Task> task = config.make_task(checkpoint.task_state);
-  core::Rng init_rng(config.seed);  // the weights are replaced by the checkpoint's
-  auto model = layers::build_model(config.model, task->vocab_size(), task->max_seq_len(), init_rng);
-  try {
-    model->load_state(checkpoint.weights);
-  } catch (const std::invalid_argument& error) {
-    throw std::runtime_error("checkpoint '" + args.checkpoint + "': " + error.what());
-  }
 
   const std::vector<tasks::Example> examples =
       args.data.empty()
