@@ -112,8 +112,9 @@ VerbRun add_inspect_options(CLI::App& command) {
 }  // namespace
 
 inspect::Inspection inspect_checkpoint(const std::string& path, const CheckpointInputs& inputs) {
-  if (!std::filesystem::is_regular_file(path))
-    throw std::runtime_error("checkpoint '" + path + "': no such file");
+  if (std::filesystem::is_directory(path))
+    throw std::runtime_error("checkpoint '" + path + "' is a folder, not a .safetensors file");
+  if (!std::filesystem::exists(path)) throw std::runtime_error("checkpoint '" + path + "': no such file");
   const inspect::LoadedModel loaded = inspect::load_model(path);
   core::set_blas_threads(static_cast<int>(loaded.config.train.threads));
   inspect::InspectOptions options;

@@ -27,7 +27,7 @@ std::string td(const std::string& text, const std::string& cls = "") {
 std::string shaded_td(const std::optional<double>& v) {
   if (!v) return td("–");
   const double w = std::clamp(*v, 0.0, 1.0);
-  return "<td class=\"num\" style=\"background:" + weight_color(w) + (w > 0.55 ? ";color:#fff" : "") +
+  return "<td class=\"num\" style=\"background:" + weight_color(w) + (w > 0.4 ? ";color:#fff" : "") +
          "\">" + fixed(*v) + "</td>";
 }
 
