@@ -16,13 +16,14 @@ namespace qkv::app {
 
 extern const Verb train_verb;  // app/train.cpp
 extern const Verb eval_verb;   // app/eval.cpp
+extern const Verb sample_verb;   // app/sample.cpp
 extern const Verb inspect_verb;  // app/inspect.cpp
 extern const Verb report_verb;   // app/report.cpp
 
 namespace {
 
 // The verbs in the order `qkv --help` lists them (and the unknown-verb message names them).
-const Verb* const kVerbs[] = {&train_verb, &eval_verb, &inspect_verb, &report_verb};
+const Verb* const kVerbs[] = {&train_verb, &eval_verb, &sample_verb, &inspect_verb, &report_verb};
 
 struct AddedVerb {
   CLI::App* command;

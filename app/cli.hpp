@@ -9,8 +9,12 @@
 //   qkv train CONFIG.yaml [--out DIR] [--set key.path=value ...] [--resume] [--stop-at ACC]
 //       prints the resolved config and the parameter count, then progress; writes DIR
 //       (default runs/<config name>): config.yaml, metrics.jsonl, last/best.safetensors
-//   qkv eval CHECKPOINT [--samples N] [--data FILE] [--seed S]
-//       prints {"loss":…,"token_acc":…,"seq_acc":…,"samples":…} on one line
+//   qkv eval CHECKPOINT [--samples N] [--data FILE] [--seed S] [--show]
+//       prints {"loss":…,"token_acc":…,"seq_acc":…,"samples":…} on one line (--show: each
+//       example's prompt, target and greedy answer before it, the wrong ones marked)
+//   qkv sample CHECKPOINT [--prompt "a c f b"] [--temperature T] [--top-k K]
+//              [--max-tokens N] [--seed S] [--attention]
+//       prints the model's answer (prompts from stdin without --prompt)
 //
 //   int code = run_cli({"qkv", "eval", "runs/copy/best.safetensors"}, stdout, stderr);
 //

@@ -1,7 +1,18 @@
-// `qkv eval CHECKPOINT [--samples N] [--data FILE] [--seed S]`: rebuilds a checkpoint's model
-// from the config saved in it (through the layer registry, so a program that registered its
-// own layers evaluates their checkpoints too) and prints one JSON line:
+// `qkv eval CHECKPOINT [--samples N] [--data FILE] [--seed S] [--show]`: rebuilds a
+// checkpoint's model from the config saved in it (through the layer registry, so a program
+// that registered its own layers evaluates their checkpoints too) and prints one JSON line:
 // {"loss":…,"token_acc":…,"seq_acc":…,"samples":…} (and "groups" for tasks that have them).
+//
+// --show first prints one line per example: its prompt, its target and the model's
+// prediction, marked ok or WRONG, and with --data the file and line it came from:
+//
+//   examples.txt:2: WRONG  prompt: c d e | target: c d e | predicted: c d d
+//
+// The prediction is greedy generation (train/generate.hpp), what `qkv sample` answers, not
+// the teacher-forced argmax evaluate() scores: after a first wrong token, the teacher-forced
+// predictions answer prefixes the model never wrote. The marks are the same either way: an
+// answer is generated exactly (EOS included) when every teacher-forced position is right,
+// so the WRONG lines are the examples that seq_acc counts wrong.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -18,6 +29,7 @@
 #include "layers/build_model.hpp"
 #include "train/config.hpp"
 #include "train/evaluate.hpp"
+#include "train/generate.hpp"
 
 namespace qkv::app {
 
@@ -28,7 +40,27 @@ struct EvalArgs {
   std::optional<std::size_t> samples;
   std::string data;
   std::optional<std::uint64_t> seed;
+  bool show = false;
 };
+
+// One line per example: where it came from, ok or WRONG, prompt, target, prediction.
+void show_examples(layers::Transformer& model, const tasks::Task& task,
+                   const std::vector<tasks::Example>& examples, const std::string& data,
+                   std::FILE* out) {
+  core::Rng unused(0);  // greedy generation draws nothing
+  for (const tasks::Example& example : examples) {
+    const train::Generation g =
+        train::generate(model, task, example.prompt, train::GenerateOptions{}, unused);
+    const bool right = g.ended && g.answer == example.answer;
+    std::string line = data.empty() ? "" : data + ":" + std::to_string(example.line) + ": ";
+    line += std::string(right ? "ok   " : "WRONG") + "  prompt: " + task.decode(example.prompt) +
+            " | target: " + task.decode(example.answer) +
+            " | predicted: " + task.decode(g.answer) + (g.ended ? "" : " [no EOS]");
+    if (example.group >= 0) line += " | " + task.group_name() + "=" + std::to_string(example.group);
+    std::fprintf(out, "%s\n", line.c_str());
+  }
+  std::fflush(out);
+}
 
 void print_result(const train::EvalResult& result, std::FILE* out) {
   nlohmann::ordered_json line = {{"loss", result.loss},
@@ -58,6 +90,7 @@ void eval_command(const EvalArgs& args, std::FILE* out) {
                                 args.seed.value_or(config.seed))
           : task->read_examples(args.data);
   if (examples.empty()) throw std::runtime_error("no examples to evaluate in '" + args.data + "'");
+  if (args.show) show_examples(*model, *task, examples, args.data, out);
   print_result(train::evaluate(*model, *task, train::make_eval_batches(*task, examples)), out);
 }
 
@@ -75,6 +108,9 @@ VerbRun add_eval_options(CLI::App& command) {
   CLI::Option* seed =
       command.add_option("--seed", args->seed, "seed of the generated examples (default: the run's)");
   data->excludes(samples)->excludes(seed);
+  command.add_flag("--show", args->show,
+                   "first print each example: prompt, target, the model's (greedy) answer, "
+                   "marked ok or WRONG");
   return [args](std::FILE* out) { eval_command(*args, out); };
 }
 
