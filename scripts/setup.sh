@@ -6,7 +6,7 @@ set -euo pipefail
 QKV_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 QKV_PACKAGES=(g++ cmake make ccache libxtensor-dev libxtensor-blas-dev libopenblas-dev
               liblapack-dev doctest-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
-              libfmt-dev)
+              libfmt-dev zlib1g-dev)
 
 qkv_install_packages() {
   local missing=()
