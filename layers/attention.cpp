@@ -12,20 +12,67 @@ namespace qkv::layers {
 
 namespace {
 
-std::string describe(const MultiHeadAttentionOptions& o) {
-  return "d_model " + std::to_string(o.d_model) + ", heads " + std::to_string(o.heads) +
-         ", wq " + projection_name(o.wq) + ", wk " + projection_name(o.wk) + ", wv " +
-         projection_name(o.wv) + ", wo " + (o.wo ? "learned" : "none");
-}
-
 [[noreturn]] void reject(const MultiHeadAttentionOptions& o, const std::string& why) {
   throw std::invalid_argument("MultiHeadAttention (" + describe(o) + "): " + why);
+}
+
+bool projected(Projection p) { return p != Projection::identity; }
+
+// The query and key width per head, checking what the qk form needs.
+std::size_t qk_width(const MultiHeadAttentionOptions& o) {
+  const std::size_t C = o.d_model;
+  const bool split_evenly = C % o.heads == 0;
+  switch (o.qk) {
+    case QkForm::merged:
+      if (o.wq != Projection::learned || o.wk != Projection::learned) {
+        reject(o, "qk merged replaces wq and wk by one matrix per head; leave them learned");
+      }
+      if (!split_evenly) reject(o, "qk merged needs d_model divisible by heads (its scale and "
+                                   "initialisation are the reference's d_model / heads)");
+      return C;  // each head's queries x·W_h are C wide, its keys x
+    case QkForm::tied:
+      if (!projected(o.wq)) reject(o, "qk tied needs a learned or frozen wq (tied identities are "
+                                      "wq identity, wk identity)");
+      if (o.wk != o.wq) reject(o, "qk tied makes keys with wq, so wk must equal wq");
+      if (!split_evenly) reject(o, "qk tied needs d_model divisible by heads");
+      return C / o.heads;
+    case QkForm::separate:
+      break;
+  }
+  // Both projected: the usual C/H. Otherwise the identity side is C wide, so the projected
+  // side (if any) gives C per head.
+  if (projected(o.wq) && projected(o.wk)) {
+    if (!split_evenly) reject(o, "wq and wk, learned or frozen, need d_model divisible by heads");
+    return C / o.heads;
+  }
+  return C;
 }
 
 }  // namespace
 
 const char* projection_name(Projection projection) {
-  return projection == Projection::learned ? "learned" : "identity";
+  switch (projection) {
+    case Projection::learned: return "learned";
+    case Projection::identity: return "identity";
+    case Projection::frozen: return "frozen";
+  }
+  return "?";
+}
+
+const char* qk_form_name(QkForm form) {
+  switch (form) {
+    case QkForm::separate: return "separate";
+    case QkForm::merged: return "merged";
+    case QkForm::tied: return "tied";
+  }
+  return "?";
+}
+
+std::string describe(const MultiHeadAttentionOptions& o) {
+  return "d_model " + std::to_string(o.d_model) + ", heads " + std::to_string(o.heads) +
+         ", wq " + projection_name(o.wq) + ", wk " + projection_name(o.wk) + ", wv " +
+         projection_name(o.wv) + ", wo " + (projected(o.wo) ? projection_name(o.wo) : "none") +
+         ", qk " + qk_form_name(o.qk);
 }
 
 MultiHeadAttentionOptions MultiHeadAttentionOptions::no_projections(std::size_t d_model,
@@ -33,8 +80,7 @@ MultiHeadAttentionOptions MultiHeadAttentionOptions::no_projections(std::size_t 
   MultiHeadAttentionOptions o;
   o.d_model = d_model;
   o.heads = heads;
-  o.wq = o.wk = o.wv = Projection::identity;
-  o.wo = false;
+  o.wq = o.wk = o.wv = o.wo = Projection::identity;
   return o;
 }
 
@@ -45,28 +91,20 @@ AttentionShape attention_shape(const MultiHeadAttentionOptions& options) {
   if (!(options.dropout >= 0.0 && options.dropout < 1.0)) {
     reject(options, "dropout must be in [0, 1), got " + std::to_string(options.dropout));
   }
-  const bool q_learned = options.wq == Projection::learned;
-  const bool k_learned = options.wk == Projection::learned;
-  const bool v_learned = options.wv == Projection::learned;
-  const bool split_evenly = C % H == 0;
-
   AttentionShape shape;
-  // Queries and keys need one width per head. Both learned: the usual C/H. Otherwise the
-  // identity side is C wide, so the learned side (if any) gives C per head.
-  if (q_learned && k_learned) {
-    if (!split_evenly) reject(options, "learned wq and wk need d_model divisible by heads");
-    shape.qk_dim = C / H;
-  } else {
-    shape.qk_dim = C;
-  }
-  if (v_learned) {
-    if (!split_evenly) reject(options, "a learned wv needs d_model divisible by heads");
+  shape.qk_dim = qk_width(options);
+  shape.scale = 1.0 / std::sqrt(static_cast<double>(
+                          options.qk == QkForm::merged ? C / H : shape.qk_dim));
+  if (projected(options.wv)) {
+    if (C % H != 0) reject(options, "a learned or frozen wv needs d_model divisible by heads");
     shape.v_dim = C / H;
   } else {
     shape.v_dim = C;
   }
-  shape.one_head_for_all = !q_learned && !k_learned && !v_learned && !options.wo;
-  if (!options.wo && !shape.one_head_for_all && H * shape.v_dim != C) {
+  const bool wo = projected(options.wo);
+  shape.one_head_for_all = options.qk == QkForm::separate && !projected(options.wq) &&
+                           !projected(options.wk) && !projected(options.wv) && !wo;
+  if (!wo && !shape.one_head_for_all && H * shape.v_dim != C) {
     reject(options, "without wo the heads side by side are the output, so heads * " +
                         std::to_string(shape.v_dim) +
                         " (value width per head) must equal d_model; use wo: learned, a "
@@ -81,19 +119,61 @@ MultiHeadAttention::MultiHeadAttention(const MultiHeadAttentionOptions& options,
   if (options.dropout > 0.0 && dropout_rng == nullptr) {
     reject(options, "dropout > 0 needs a dropout_rng");
   }
-  const std::size_t C = options.d_model;
   const std::size_t H = options.heads;
   // Registration order fixes both the parameter order and the order of random draws.
-  if (options.wq == Projection::learned) {
-    wq_ = register_module("wq", std::make_shared<Linear>(C, H * shape_.qk_dim, rng));
+  // merged and tied draw the reference's wq and wk first, so wv and wo start as its own.
+  switch (options.qk) {
+    case QkForm::separate:
+      wq_ = make_projection("wq", options.wq, H * shape_.qk_dim, rng);
+      wk_ = make_projection("wk", options.wk, H * shape_.qk_dim, rng);
+      break;
+    case QkForm::merged:
+      wqk_ = register_parameter("wqk", merged_init(rng), ParamKind::weight);
+      break;
+    case QkForm::tied:
+      wq_ = make_projection("wq", options.wq, H * shape_.qk_dim, rng);
+      const Linear dropped_wk(options.d_model, H * shape_.qk_dim, rng);  // the reference's
+      break;
   }
-  if (options.wk == Projection::learned) {
-    wk_ = register_module("wk", std::make_shared<Linear>(C, H * shape_.qk_dim, rng));
+  wv_ = make_projection("wv", options.wv, H * shape_.v_dim, rng);
+  if (projected(options.wo)) {
+    wo_ = register_module("wo", std::make_shared<Linear>(H * shape_.v_dim, options.d_model, rng));
+    if (options.wo == Projection::frozen) wo_->freeze();
   }
-  if (options.wv == Projection::learned) {
-    wv_ = register_module("wv", std::make_shared<Linear>(C, H * shape_.v_dim, rng));
+}
+
+std::shared_ptr<Linear> MultiHeadAttention::make_projection(const std::string& name,
+                                                            Projection kind, std::size_t out,
+                                                            core::Rng& rng) {
+  if (!projected(kind)) return nullptr;
+  auto linear = register_module(name, std::make_shared<Linear>(options_.d_model, out, rng));
+  if (kind == Projection::frozen) linear->freeze();
+  return linear;
+}
+
+Tensor MultiHeadAttention::merged_init(core::Rng& rng) const {
+  const std::size_t C = options_.d_model, H = options_.heads, D = C / H;
+  Linear wq(C, C, rng), wk(C, C, rng);  // as the reference draws them, biases included
+  core::NoGrad no_grad;
+  std::vector<Tensor> heads;
+  for (std::size_t h = 0; h < H; ++h) {
+    const Tensor q = core::slice(wq.weight(), 0, h * D, (h + 1) * D);  // (D, C)
+    const Tensor k = core::slice(wk.weight(), 0, h * D, (h + 1) * D);
+    heads.push_back(core::reshape(core::matmul(q, k, /*trans_a=*/true), {1, C, C}));
   }
-  if (options.wo) wo_ = register_module("wo", std::make_shared<Linear>(H * shape_.v_dim, C, rng));
+  return core::concat(heads, 0).detach();  // (H, C, C)
+}
+
+std::pair<Tensor, Tensor> MultiHeadAttention::queries_and_keys(const Tensor& x) {
+  if (wqk_.defined()) {
+    // Head h's queries x·W_h side by side: x (B, T, C) times [W_0 ... W_{H-1}] (C, H·C).
+    const std::size_t C = options_.d_model, H = options_.heads;
+    const Tensor side_by_side = core::reshape(core::permute(wqk_, {1, 0, 2}), {C, H * C});
+    return {core::matmul(x, side_by_side), x};
+  }
+  Tensor q = wq_ ? wq_->forward(x) : x;  // (B, T, H·Dk) or (B, T, C)
+  if (options_.qk == QkForm::tied) return {q, q};
+  return {q, wk_ ? wk_->forward(x) : x};
 }
 
 Tensor MultiHeadAttention::forward(const Tensor& x, const KeyPadding* key_padding) {
@@ -107,20 +187,20 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const KeyPadding* key_paddin
   // B·T = 512, forward + backward, the concat of the weights and the three slices of the
   // result cost more than the larger gemm saves (three: 100/345/1090 µs, fused:
   // 255/630/1680 µs).
-  Tensor q = wq_ ? wq_->forward(x) : x;  // (B, T, H·Dk) or (B, T, C)
-  Tensor k = wk_ ? wk_->forward(x) : x;
+  auto [q, k] = queries_and_keys(x);      // (B, T, H·Dk) or (B, T, C)
   Tensor v = wv_ ? wv_->forward(x) : x;  // (B, T, H·Dv) or (B, T, C)
   const std::size_t H = options_.heads;
-  if (hook_q_.active()) q = through_heads(hook_q_, q, wq_ ? H : 1);
-  if (hook_k_.active()) k = through_heads(hook_k_, k, wk_ ? H : 1);
+  const bool q_shared = q.same(x), k_shared = k.same(x);
+  if (hook_q_.active()) q = through_heads(hook_q_, q, q_shared ? 1 : H);
+  if (hook_k_.active()) k = through_heads(hook_k_, k, k_shared ? 1 : H);
   if (hook_v_.active()) v = through_heads(hook_v_, v, wv_ ? H : 1);
 
   core::AttentionOptions attention;
   attention.heads = shape_.one_head_for_all ? 1 : options_.heads;
-  attention.scale = 1.0 / std::sqrt(static_cast<double>(shape_.qk_dim));
+  attention.scale = shape_.scale;
   attention.causal = options_.causal;
-  attention.q_shared = !wq_;
-  attention.k_shared = !wk_;
+  attention.q_shared = q_shared;
+  attention.k_shared = k_shared;
   attention.v_shared = !wv_;
   attention.dropout = options_.dropout;
   attention.training = is_training();
@@ -174,9 +254,14 @@ HeadWeights MultiHeadAttention::head_weights(std::size_t head) const {
     w.wq = rows(wq_->weight(), shape_.qk_dim);
     w.bq = rows(wq_->bias(), shape_.qk_dim);
   }
-  if (wk_) {
-    w.wk = rows(wk_->weight(), shape_.qk_dim);
-    w.bk = rows(wk_->bias(), shape_.qk_dim);
+  const std::shared_ptr<Linear>& key_side = options_.qk == QkForm::tied ? wq_ : wk_;
+  if (key_side) {
+    w.wk = rows(key_side->weight(), shape_.qk_dim);
+    w.bk = rows(key_side->bias(), shape_.qk_dim);
+  }
+  if (wqk_.defined()) {
+    const std::size_t C = options_.d_model;
+    w.wqk = core::reshape(core::slice(wqk_.detach(), 0, head, head + 1), {C, C}).clone();
   }
   if (wv_) {
     w.wv = rows(wv_->weight(), shape_.v_dim);

@@ -17,9 +17,13 @@
 //     attention:                              # [multi_head_attention]
 //       type: multi_head_attention
 //       projections: learned # [learned] learned | none (none: Q = K = V = x, no wo; then
-//                            #   wq/wk/wv/wo must not be given)
-//       wq: learned          # [learned] learned | identity; likewise wk, wv
-//       wo: learned          # [learned] learned | none
+//                            #   wq/wk/wv/wo/qk must not be given)
+//       qk: separate         # [separate] separate | merged (one learned d_model x d_model
+//                            #   matrix per head scores x W yᵀ; then wq, wk must not be
+//                            #   given) | tied (wk = wq, symmetric scores; no wk)
+//       wq: learned          # [learned] learned | identity | frozen (drawn as learned,
+//                            #   never trained, saved in checkpoints); likewise wk, wv
+//       wo: learned          # [learned] learned | frozen | none
 //       causal: true         # [true]
 //       dropout: 0.0         # [model dropout] on the attention probabilities
 //     ffn: {type: feed_forward, hidden: 256, activation: gelu}

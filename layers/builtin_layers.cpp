@@ -3,6 +3,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "layers/attention.hpp"
 #include "layers/feed_forward.hpp"
@@ -31,9 +32,21 @@ std::shared_ptr<Layer> make_layer_norm(const ConfigNode& options, const LayerCon
 }
 
 Projection read_projection(const ConfigNode& options, const std::string& key) {
-  return options.get_choice(key, {"learned", "identity"}, "learned") == "learned"
-             ? Projection::learned
-             : Projection::identity;
+  const std::string p = options.get_choice(key, {"learned", "identity", "frozen"}, "learned");
+  return p == "learned" ? Projection::learned
+                        : p == "frozen" ? Projection::frozen : Projection::identity;
+}
+
+QkForm read_qk_form(const ConfigNode& options) {
+  const std::string form = options.get_choice("qk", {"separate", "merged", "tied"}, "separate");
+  return form == "merged" ? QkForm::merged : form == "tied" ? QkForm::tied : QkForm::separate;
+}
+
+// Keys that must not be given in this form of attention, and why.
+void refuse(const ConfigNode& options, const std::vector<const char*>& keys,
+            const std::string& why) {
+  for (const char* key : keys)
+    if (options.has(key)) options.fail(key, "cannot be combined with " + why);
 }
 
 MultiHeadAttentionOptions read_attention(const ConfigNode& options, const LayerContext& context) {
@@ -41,19 +54,32 @@ MultiHeadAttentionOptions read_attention(const ConfigNode& options, const LayerC
   const bool none = options.get_choice("projections", {"learned", "none"}, "learned") == "none";
   if (none) {
     o = MultiHeadAttentionOptions::no_projections(context.d_model, context.heads);
-    for (const char* key : {"wq", "wk", "wv", "wo"}) {
-      if (options.has(key)) {
-        options.fail(key, "cannot be combined with projections: none (which means Q = K = V "
-                          "= x and no wo)");
-      }
-    }
+    refuse(options, {"wq", "wk", "wv", "wo", "qk"},
+           "projections: none (which means Q = K = V = x and no wo)");
   } else {
     o.d_model = context.d_model;
     o.heads = context.heads;
-    o.wq = read_projection(options, "wq");
-    o.wk = read_projection(options, "wk");
+    o.qk = read_qk_form(options);
+    // merged has no wq or wk; tied makes keys with wq. Neither reads the keys it has no
+    // use for, so the resolved config written out does not hold them either.
+    if (o.qk == QkForm::merged) {
+      refuse(options, {"wq", "wk"}, "qk: merged (one learned d_model x d_model matrix per "
+                                    "head replaces wq and wk)");
+    } else if (o.qk == QkForm::tied) {
+      refuse(options, {"wk"}, "qk: tied (the keys are made by wq, so wk = wq)");
+      o.wq = o.wk = read_projection(options, "wq");
+      if (o.wq == Projection::identity) {
+        options.fail("wq", "qk: tied needs wq learned or frozen (identity on both sides is "
+                           "wq: identity, wk: identity)");
+      }
+    } else {
+      o.wq = read_projection(options, "wq");
+      o.wk = read_projection(options, "wk");
+    }
     o.wv = read_projection(options, "wv");
-    o.wo = options.get_choice("wo", {"learned", "none"}, "learned") == "learned";
+    const std::string wo = options.get_choice("wo", {"learned", "frozen", "none"}, "learned");
+    o.wo = wo == "learned" ? Projection::learned
+                           : wo == "frozen" ? Projection::frozen : Projection::identity;
   }
   o.causal = options.get<bool>("causal", true);
   o.dropout = options.get<double>("dropout", context.dropout);
@@ -61,7 +87,7 @@ MultiHeadAttentionOptions read_attention(const ConfigNode& options, const LayerC
   try {
     attention_shape(o);
   } catch (const std::invalid_argument& e) {
-    options.fail(none ? "projections" : "wo", e.what());
+    options.fail(none ? "projections" : o.qk == QkForm::separate ? "wo" : "qk", e.what());
   }
   return o;
 }

@@ -142,6 +142,12 @@ const TransformerBlock& Transformer::block(std::size_t i) const {
   return const_cast<Transformer*>(this)->block(i);
 }
 
+std::size_t Transformer::attention_parameter_count() const {
+  std::size_t count = 0;
+  for (const auto& block : blocks_) count += block->attention().parameter_count();
+  return count;
+}
+
 void Transformer::capture_attention(bool on) {
   for (const auto& block : blocks_) block->attention().capture_attention(on);
 }

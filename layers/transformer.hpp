@@ -12,7 +12,9 @@
 //   blocks.<i>.ln2.weight / .bias    blocks.<i>.ffn.fc1.weight / .bias, ffn.fc2...
 //   ln_f.weight / .bias              head.weight [V, C], head.bias [V]
 // (identity projections, `wo: none`, attention-only blocks and user layers in a slot
-// change that list accordingly). ln_f is there in post-LN models too, so names do not
+// change that list accordingly: `qk: merged` has blocks.<i>.attn.wqk [H, C, C] instead of
+// wq and wk, `qk: tied` no wk; a frozen matrix keeps its names as a buffer, in state() and
+// checkpoints but not in named_parameters()). ln_f is there in post-LN models too, so names do not
 // depend on the norm placement.
 //
 // Every slot (positional, norm, attention, ffn) is built through a LayerRegistry from its
@@ -110,6 +112,10 @@ class Transformer : public Module {
   std::size_t layers() const { return blocks_.size(); }
   TransformerBlock& block(std::size_t i);
   const TransformerBlock& block(std::size_t i) const;
+
+  // Learned scalars of every block's attention layer (frozen buffers are not counted): what
+  // an ablation of the attention variants compares, beside parameter_count().
+  std::size_t attention_parameter_count() const;
 
   // Inspection: while on, each block's attention layer (built-in or not) keeps its last
   // probabilities, and attention_maps() returns them per layer, each (B, H, T, T).

@@ -1,11 +1,14 @@
-// MultiHeadAttention: every projection mode against a per-head reference built from plain
-// ops, parameter counts, the causal mask, identical heads without projections, padding,
-// dropout, inspection (maps and head weights), gradients, and invalid combinations.
+// MultiHeadAttention: every projection mode (learned, frozen, identity; qk separate, merged,
+// tied) against a per-head reference built from plain ops, parameter counts, the causal
+// mask, identical heads without projections, padding, dropout, inspection (maps and head
+// weights), gradients, frozen matrices as untrained buffers, merged as the factorised
+// model's bilinear form, tied's symmetric scores, and invalid combinations.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <limits>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -36,7 +39,18 @@ MultiHeadAttentionOptions make(Projection wq, Projection wk, Projection wv, bool
   o.wq = wq;
   o.wk = wk;
   o.wv = wv;
-  o.wo = wo;
+  o.wo = wo ? Projection::learned : Projection::identity;
+  return o;
+}
+
+MultiHeadAttentionOptions with_qk(MultiHeadAttentionOptions o, QkForm form) {
+  o.qk = form;
+  return o;
+}
+
+MultiHeadAttentionOptions all(Projection p) {
+  MultiHeadAttentionOptions o = make(p, p, p, true);
+  o.wo = p;
   return o;
 }
 
@@ -44,7 +58,7 @@ MultiHeadAttentionOptions make(Projection wq, Projection wk, Projection wv, bool
 constexpr std::size_t lin(std::size_t in, std::size_t out) { return in * out + out; }
 
 std::vector<Mode> modes() {
-  const auto L = Projection::learned, I = Projection::identity;
+  const auto L = Projection::learned, I = Projection::identity, F = Projection::frozen;
   return {
       {"all learned", make(L, L, L, true), 4 * lin(C, C), C / H, C / H},
       {"wq identity", make(I, L, L, true), lin(C, H * C) + 2 * lin(C, C), C, C / H},
@@ -56,24 +70,43 @@ std::vector<Mode> modes() {
       {"wq wk identity, wo none", make(I, I, L, false), lin(C, C), C, C / H},
       {"wq wk wv identity, wo learned", make(I, I, I, true), lin(H * C, C), C, C},
       {"projections none", MultiHeadAttentionOptions::no_projections(C, H), 0, C, C},
+      // A frozen matrix has a learned one's shape and no learned scalars.
+      {"wq frozen", make(F, L, L, true), 3 * lin(C, C), C / H, C / H},
+      {"wq wk frozen", make(F, F, L, true), 2 * lin(C, C), C / H, C / H},
+      {"wq frozen, wk identity", make(F, I, L, true), 2 * lin(C, C), C, C / H},
+      {"everything frozen", all(F), 0, C / H, C / H},
+      {"qk merged", with_qk(make(L, L, L, true), QkForm::merged), H * C * C + 2 * lin(C, C), C,
+       C / H},
+      {"qk merged, wv identity", with_qk(make(L, L, I, true), QkForm::merged),
+       H * C * C + lin(H * C, C), C, C},
+      {"qk tied", with_qk(make(L, L, L, true), QkForm::tied), 3 * lin(C, C), C / H, C / H},
+      {"qk tied frozen", with_qk(make(F, F, L, true), QkForm::tied), 2 * lin(C, C), C / H, C / H},
   };
 }
 
-// softmax(q kᵀ / sqrt(Dk) + masks) v per head from plain ops, heads concatenated, then wo.
-// Also returns each head's probabilities (B, T, T).
+// softmax(q kᵀ · scale + masks) v per head from plain ops, heads concatenated, then wo; the
+// state's tensors (parameters and buffers) are the weights. Also returns each head's
+// probabilities (B, T, T).
 Tensor reference(const MultiHeadAttention& attn, const Tensor& x,
                  const std::vector<std::uint8_t>* key_padding, std::vector<Tensor>* maps) {
   const auto& o = attn.options();
   const auto w = attn.state();
   const std::size_t B = x.size(0), T = x.size(1), dk = attn.qk_dim(), dv = attn.v_dim();
   auto project = [&](Projection p, const std::string& name) {
-    return p == Projection::learned ? core::linear(x, w.at(name + ".weight"), w.at(name + ".bias"))
-                                    : x;
+    return p != Projection::identity
+               ? core::linear(x, w.at(name + ".weight"), w.at(name + ".bias"))
+               : x;
   };
-  const Tensor q = project(o.wq, "wq"), k = project(o.wk, "wk"), v = project(o.wv, "wv");
+  // Head h's slice of a projected side; an identity side is x for every head.
   auto head = [](Projection p, const Tensor& t, std::size_t h, std::size_t d) {
-    return p == Projection::learned ? core::slice(t, 2, h * d, (h + 1) * d) : t;
+    return p != Projection::identity ? core::slice(t, 2, h * d, (h + 1) * d) : t;
   };
+  const Tensor q = o.qk == QkForm::merged ? Tensor() : project(o.wq, "wq");
+  const Tensor k = o.qk == QkForm::tied     ? q
+                   : o.qk == QkForm::merged ? x
+                                            : project(o.wk, "wk");
+  const Tensor v = project(o.wv, "wv");
+  const double scale = 1.0 / std::sqrt(double(o.qk == QkForm::merged ? C / H : dk));
   Tensor padding;
   if (key_padding) {
     std::vector<double> values(key_padding->begin(), key_padding->end());
@@ -81,18 +114,25 @@ Tensor reference(const MultiHeadAttention& attn, const Tensor& x,
   }
   std::vector<Tensor> outputs;
   for (std::size_t h = 0; h < o.heads; ++h) {
-    Tensor s = core::matmul(head(o.wq, q, h, dk), head(o.wk, k, h, dk), false, true);
-    s = core::mul(s, 1.0 / std::sqrt(double(dk)));  // (B, T, T)
+    Tensor s;
+    if (o.qk == QkForm::merged) {  // x_i W_h x_jᵀ
+      const Tensor wh = core::reshape(core::slice(w.at("wqk"), 0, h, h + 1), {C, C});
+      s = core::matmul(core::matmul(x, wh), x, false, true);
+    } else {
+      const Projection key_side = o.qk == QkForm::tied ? o.wq : o.wk;
+      s = core::matmul(head(o.wq, q, h, dk), head(key_side, k, h, dk), false, true);
+    }
+    s = core::mul(s, scale);  // (B, T, T)
     if (o.causal) s = core::causal_mask(s);
     if (key_padding) s = core::masked_fill(s, padding, -std::numeric_limits<double>::infinity());
     const Tensor p = core::softmax(s);
     if (maps) maps->push_back(p);
     outputs.push_back(core::matmul(p, head(o.wv, v, h, dv)));  // (B, T, Dv)
   }
-  const bool identical = o.wq == Projection::identity && o.wk == Projection::identity &&
-                         o.wv == Projection::identity && !o.wo;
+  const bool identical = attention_shape(o).one_head_for_all;
   const Tensor heads = identical ? outputs[0] : core::concat(outputs, 2);
-  return o.wo ? core::linear(heads, w.at("wo.weight"), w.at("wo.bias")) : heads;
+  return o.wo != Projection::identity ? core::linear(heads, w.at("wo.weight"), w.at("wo.bias"))
+                                      : heads;
 }
 
 // Head h of probabilities (B, H, T, T) as (B, T, T).
@@ -114,13 +154,24 @@ TEST_CASE("attention: every projection mode has the right shapes and parameter c
     attn.capture_attention(true);
     CHECK(attn.forward(test::random_input({2, 5, C}, 2)).shape() == core::Shape{2, 5, C});
     CHECK(attn.attention_map().shape() == core::Shape{2, H, 5, 5});
+    // Learned sides are parameters, frozen ones buffers, identity sides nothing.
+    const auto kind_of = [&](const std::string& side) {
+      return side == "wq" ? mode.options.wq : side == "wk" ? mode.options.wk
+                          : side == "wv" ? mode.options.wv : mode.options.wo;
+    };
     for (const auto& p : attn.named_parameters()) {
-      const std::string side = p.name.substr(0, 2);
-      const Projection mode_of_side = side == "wq"   ? mode.options.wq
-                                      : side == "wk" ? mode.options.wk
-                                                     : mode.options.wv;
-      if (side != "wo") CHECK(mode_of_side == Projection::learned);  // identity adds nothing
+      const std::string side = p.name.substr(0, p.name.find('.'));
+      if (side == "wqk") CHECK(mode.options.qk == QkForm::merged);
+      else CHECK(kind_of(side) == Projection::learned);
     }
+    for (const auto& b : attn.named_buffers()) CHECK(kind_of(b.name.substr(0, 2)) == Projection::frozen);
+    // Freezing moves scalars from learned to saved-only: together they are the reference's.
+    const bool projected = mode.options.qk == QkForm::separate &&
+                           kind_of("wq") != Projection::identity &&
+                           kind_of("wk") != Projection::identity &&
+                           kind_of("wv") != Projection::identity &&
+                           kind_of("wo") != Projection::identity;
+    if (projected) CHECK(attn.parameter_count() + attn.buffer_count() == 4 * lin(C, C));
   }
 }
 
@@ -350,7 +401,7 @@ TEST_CASE("attention: impossible combinations are rejected with the options name
   MultiHeadAttentionOptions o = make(Projection::learned, Projection::learned, Projection::learned, true);
   o.d_model = 10;
   CHECK_THROWS_WITH_AS(MultiHeadAttention(o, rng),
-                       doctest::Contains("learned wq and wk need d_model divisible by heads"),
+                       doctest::Contains("wq and wk, learned or frozen, need d_model divisible by heads"),
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(MultiHeadAttention(o, rng), doctest::Contains("d_model 10, heads 3"),
                        std::invalid_argument);
@@ -377,5 +428,220 @@ TEST_CASE("attention: impossible combinations are rejected with the options name
   MultiHeadAttention attn(make(Projection::learned, Projection::learned, Projection::learned, true), rng);
   CHECK_THROWS_WITH_AS(attn.forward(Tensor::zeros({2, 3, 8})),
                        doctest::Contains("expected input (B, T, 12), got [2, 3, 8]"),
+                       std::invalid_argument);
+}
+
+namespace {
+
+// The hook point `name` of an attention layer.
+HookPoint& point(MultiHeadAttention& attn, const std::string& name) {
+  for (auto& [point_name, p] : attn.hook_points())
+    if (point_name == name) return *p;
+  FAIL("no hook point " << name);
+  throw std::logic_error("unreachable");
+}
+
+// Head h's scores before any mask, from the queries and keys the forward used (read at
+// hook_q and hook_k, (B, T, h, D)): q_h k_hᵀ, (B, T, T).
+Tensor scores_of(const Tensor& q, const Tensor& k, std::size_t h) {
+  const auto head = [h](const Tensor& t) {
+    const std::size_t heads = t.size(2);
+    const Tensor one = core::slice(t, 2, heads == 1 ? 0 : h, heads == 1 ? 1 : h + 1);
+    return core::reshape(one, {t.size(0), t.size(1), t.size(3)});
+  };
+  return core::matmul(head(q), head(k), false, true);
+}
+
+double asymmetry(const Tensor& scores) {  // max |s_ij - s_ji| over (B, T, T)
+  return test::max_abs_diff(scores, core::transpose(scores, 1, 2));
+}
+
+}  // namespace
+
+TEST_CASE("attention: frozen matrices are drawn as learned ones, saved as buffers, never trained") {
+  const MultiHeadAttentionOptions learned = all(Projection::learned);
+  const MultiHeadAttentionOptions frozen = make(Projection::frozen, Projection::learned,
+                                                Projection::frozen, true);
+  core::Rng rng_a(23), rng_b(23);
+  MultiHeadAttention reference_attn(learned, rng_a), attn(frozen, rng_b);
+  // The same draws: the same tensors under the same names, the same function.
+  const auto reference_state = reference_attn.state(), state = attn.state();
+  REQUIRE(state.size() == reference_state.size());
+  for (const auto& [name, tensor] : reference_state) {
+    CAPTURE(name);
+    CHECK(state.at(name).to_vector() == tensor.to_vector());
+  }
+  const Tensor x = test::random_input({2, 5, C}, 24);
+  CHECK(test::max_abs_diff(attn.forward(x), reference_attn.forward(x)) == 0.0);
+
+  std::vector<std::string> buffers, parameters;
+  for (const auto& b : attn.named_buffers()) buffers.push_back(b.name);
+  for (const auto& p : attn.named_parameters()) parameters.push_back(p.name);
+  CHECK(buffers == std::vector<std::string>{"wq.weight", "wq.bias", "wv.weight", "wv.bias"});
+  CHECK(parameters == std::vector<std::string>{"wk.weight", "wk.bias", "wo.weight", "wo.bias"});
+  CHECK(attn.buffer_count() == 2 * lin(C, C));
+
+  core::sum(core::mul(attn.forward(x), test::random_input({2, 5, C}, 25))).backward();
+  for (const auto& b : attn.named_buffers()) {
+    CAPTURE(b.name);
+    CHECK_FALSE(b.tensor.requires_grad());
+    CHECK_FALSE(b.tensor.grad().defined());
+  }
+  for (const auto& p : attn.named_parameters()) CHECK(p.tensor.grad().defined());
+
+  SUBCASE("the state carries the buffers into another model") {
+    core::Rng other_seed(99);
+    MultiHeadAttention other(frozen, other_seed);
+    CHECK(test::max_abs_diff(other.forward(x), attn.forward(x)) > 1e-3);
+    other.load_state(attn.state());
+    CHECK(test::max_abs_diff(other.forward(x), attn.forward(x)) == 0.0);
+    auto missing = attn.state();
+    missing.erase("wq.bias");
+    CHECK_THROWS_WITH_AS(other.load_state(missing),
+                         doctest::Contains("1 tensor(s) missing from the state: 'wq.bias'"),
+                         std::invalid_argument);
+  }
+  SUBCASE("to(f64) converts the buffers too") {
+    attn.to(DType::f64);
+    for (const auto& b : attn.named_buffers()) CHECK(b.tensor.dtype() == DType::f64);
+    CHECK(test::max_abs_diff(attn.forward(x.to(DType::f64)), reference_attn.forward(x)) < 1e-5);
+  }
+}
+
+TEST_CASE("attention: qk merged equals the factorised model whose Wq_hᵀ·Wk_h is its matrix") {
+  // A factorised model with arbitrary weights and no Q/K biases (the merged form has none).
+  for (bool causal : {true, false}) {
+    CAPTURE(causal);
+    MultiHeadAttentionOptions factorised = all(Projection::learned), merged = factorised;
+    factorised.causal = merged.causal = causal;
+    merged.qk = QkForm::merged;
+    core::Rng init(27), values(28), init_merged(29);
+    MultiHeadAttention reference_attn(factorised, init), attn(merged, init_merged);
+    reference_attn.to(DType::f64);
+    attn.to(DType::f64);
+    auto state = reference_attn.state();
+    for (auto& [name, t] : state) t = Tensor::randn(t.shape(), values, DType::f64);
+    state["wq.bias"].fill_(0.0);
+    state["wk.bias"].fill_(0.0);
+    reference_attn.load_state(state);
+
+    // wqk[h] = Wq_hᵀ·Wk_h, the head's rows of wq and wk; wv and wo as they are.
+    const std::size_t d = C / H;
+    std::vector<Tensor> heads;
+    for (std::size_t h = 0; h < H; ++h) {
+      const Tensor wq = core::slice(state.at("wq.weight"), 0, h * d, (h + 1) * d);
+      const Tensor wk = core::slice(state.at("wk.weight"), 0, h * d, (h + 1) * d);
+      heads.push_back(core::reshape(core::matmul(wq, wk, true), {1, C, C}));
+    }
+    auto merged_state = attn.state();
+    REQUIRE(merged_state.size() == 5);  // wqk, wv.weight, wv.bias, wo.weight, wo.bias
+    merged_state["wqk"] = core::concat(heads, 0);
+    for (const char* name : {"wv.weight", "wv.bias", "wo.weight", "wo.bias"})
+      merged_state[name] = state.at(name);
+    attn.load_state(merged_state);
+
+    reference_attn.capture_attention(true);
+    attn.capture_attention(true);
+    const Tensor x = test::random_input({2, 6, C}, 30, DType::f64);
+    CHECK(test::max_abs_diff(attn.forward(x), reference_attn.forward(x)) < 1e-12);
+    CHECK(test::max_abs_diff(attn.attention_map(), reference_attn.attention_map()) < 1e-12);
+    for (std::size_t h = 0; h < H; ++h) {
+      CHECK(test::max_abs_diff(attn.head_weights(h).wqk,
+                               core::reshape(heads[h], {C, C})) == 0.0);
+    }
+  }
+}
+
+TEST_CASE("attention: qk merged starts as the reference's scores without Q/K biases") {
+  MultiHeadAttentionOptions merged = all(Projection::learned);
+  merged.qk = QkForm::merged;
+  core::Rng a(31), b(31);
+  MultiHeadAttention reference_attn(all(Projection::learned), a), attn(merged, b);
+  auto state = reference_attn.state();
+  state["wq.bias"].fill_(0.0);
+  state["wk.bias"].fill_(0.0);
+  reference_attn.load_state(state);
+  // wv and wo are drawn after the reference's wq and wk: the same values.
+  for (const char* name : {"wv.weight", "wv.bias", "wo.weight", "wo.bias"})
+    CHECK(attn.state().at(name).to_vector() == state.at(name).to_vector());
+  const Tensor x = test::random_input({2, 6, C}, 32);
+  CHECK(test::max_abs_diff(attn.forward(x), reference_attn.forward(x)) < 1e-5);
+  CHECK(attn.score_scale() == reference_attn.score_scale());
+  CHECK(attn.named_parameters()[0].name == "wqk");
+  CHECK(attn.named_parameters()[0].tensor.shape() == core::Shape{H, C, C});
+}
+
+TEST_CASE("attention: qk tied scores are symmetric before the causal mask; separate ones are not") {
+  for (Projection wq : {Projection::learned, Projection::frozen}) {
+    CAPTURE(projection_name(wq));
+    MultiHeadAttentionOptions tied = make(wq, wq, Projection::learned, true);
+    tied.qk = QkForm::tied;
+    core::Rng rng(33), same(33);
+    MultiHeadAttention attn(tied, rng), separate(make(wq, wq, Projection::learned, true), same);
+    CHECK(attn.named_parameters().size() + attn.named_buffers().size() == 6);  // no wk
+    for (MultiHeadAttention* layer : {&attn, &separate}) {
+      Tensor q, k;
+      point(*layer, "hook_q").add(read_hook("hook_q", [&](const Tensor& t) { q = t.clone(); }));
+      point(*layer, "hook_k").add(read_hook("hook_k", [&](const Tensor& t) { k = t.clone(); }));
+      layer->forward(test::random_input({2, 6, C}, 34));
+      REQUIRE(q.shape() == core::Shape{2, 6, H, C / H});
+      for (std::size_t h = 0; h < H; ++h) {
+        const double off = asymmetry(scores_of(q, k, h));
+        if (layer == &attn) CHECK(off < 1e-5);
+        else CHECK(off > 1e-2);
+      }
+    }
+    // Its head weights say so: the key side is the query side.
+    const HeadWeights w = attn.head_weights(1);
+    CHECK(w.wk.to_vector() == w.wq.to_vector());
+    CHECK(w.bk.to_vector() == w.bq.to_vector());
+  }
+  // Without the mask the maps show it: log p_ij - log p_ji = c_j - c_i for a symmetric
+  // score matrix (c_i: row i's log-normaliser), so its sum around any cycle i→j→k→i is 0.
+  MultiHeadAttentionOptions tied = make(Projection::learned, Projection::learned,
+                                        Projection::learned, true);
+  tied.qk = QkForm::tied;
+  tied.causal = false;
+  core::Rng rng(35);
+  MultiHeadAttention attn(tied, rng);
+  attn.to(DType::f64);
+  attn.capture_attention(true);
+  attn.forward(test::random_input({1, 5, C}, 36, DType::f64));
+  const Tensor maps = attn.attention_map();
+  for (std::size_t h = 0; h < H; ++h) {
+    const auto a = [&](std::size_t i, std::size_t j) {
+      return std::log(maps.at({0, h, i, j})) - std::log(maps.at({0, h, j, i}));
+    };
+    double worst = 0;
+    for (std::size_t i = 0; i < 5; ++i)
+      for (std::size_t j = 0; j < 5; ++j)
+        for (std::size_t k = 0; k < 5; ++k) worst = std::max(worst, std::abs(a(i, j) + a(j, k) + a(k, i)));
+    CHECK(worst < 1e-10);
+  }
+}
+
+TEST_CASE("attention: qk forms refuse what they cannot be") {
+  core::Rng rng(37);
+  MultiHeadAttentionOptions o = all(Projection::learned);
+  o.qk = QkForm::merged;
+  o.wq = Projection::identity;
+  CHECK_THROWS_WITH_AS(MultiHeadAttention(o, rng),
+                       doctest::Contains("qk merged replaces wq and wk by one matrix per head"),
+                       std::invalid_argument);
+  o = all(Projection::learned);
+  o.qk = QkForm::merged;
+  o.d_model = 10;
+  CHECK_THROWS_WITH_AS(MultiHeadAttention(o, rng),
+                       doctest::Contains("qk merged needs d_model divisible by heads"),
+                       std::invalid_argument);
+  o = all(Projection::learned);
+  o.qk = QkForm::tied;
+  o.wk = Projection::frozen;
+  CHECK_THROWS_WITH_AS(MultiHeadAttention(o, rng),
+                       doctest::Contains("qk tied makes keys with wq, so wk must equal wq"),
+                       std::invalid_argument);
+  o.wq = o.wk = Projection::identity;
+  CHECK_THROWS_WITH_AS(MultiHeadAttention(o, rng),
+                       doctest::Contains("qk tied needs a learned or frozen wq"),
                        std::invalid_argument);
 }

@@ -107,7 +107,7 @@ TEST_CASE("model options: every key given reads back from what was written") {
         "  norm_placement: post\n"
         "  positional:\n    type: sinusoidal_positions\n"
         "  norm:\n    type: layer_norm\n    eps: 0.001\n"
-        "  attention:\n    type: multi_head_attention\n    projections: learned\n"
+        "  attention:\n    type: multi_head_attention\n    projections: learned\n    qk: separate\n"
         "    wq: identity\n    wk: learned\n    wv: learned\n    wo: learned\n"
         "    causal: false\n    dropout: 0.1\n"
         "  ffn:\n    type: feed_forward\n    hidden: 20\n    activation: relu\n");
@@ -133,7 +133,7 @@ TEST_CASE("model options: the defaults are written out, so the file no longer de
         "  norm_placement: pre\n"
         "  positional:\n    type: learned_positions\n"
         "  norm:\n    type: layer_norm\n    eps: 1e-05\n"
-        "  attention:\n    type: multi_head_attention\n    projections: learned\n"
+        "  attention:\n    type: multi_head_attention\n    projections: learned\n    qk: separate\n"
         "    wq: learned\n    wk: learned\n    wv: learned\n    wo: learned\n"
         "    causal: true\n    dropout: 0\n"
         "  ffn: none\n");
@@ -143,6 +143,30 @@ TEST_CASE("model options: the defaults are written out, so the file no longer de
   CHECK(second.options.ffn.type == "none");
   CHECK(second.model->block(0).ffn() == nullptr);
   check_same_weights(*first.model, *second.model);
+}
+
+TEST_CASE("model options: the qk forms and frozen matrices write only the keys they read") {
+  for (const std::string& attention :
+       {std::string("{qk: merged, wv: frozen}"), std::string("{qk: tied, wq: frozen}"),
+        std::string("{wk: frozen, wo: frozen}")}) {
+    CAPTURE(attention);
+    const Written first = round_trip(
+        "model: {d_model: 8, heads: 2, layers: 1, ffn: none, attention: " + attention + "}\n",
+        layer_registry());
+    const std::string slot = resolved(first.options.attention);
+    if (attention.find("merged") != std::string::npos) {
+      CHECK(slot == "slot:\n  type: multi_head_attention\n  projections: learned\n  qk: merged\n"
+                    "  wv: frozen\n  wo: learned\n  causal: true\n  dropout: 0\n");
+    } else if (attention.find("tied") != std::string::npos) {
+      CHECK(slot == "slot:\n  type: multi_head_attention\n  projections: learned\n  qk: tied\n"
+                    "  wq: frozen\n  wv: learned\n  wo: learned\n  causal: true\n  dropout: 0\n");
+    }
+    const Written second = round_trip(first.text, layer_registry());
+    CHECK(second.text == first.text);
+    check_same_options(first.options, second.options);
+    check_same_weights(*first.model, *second.model);
+    CHECK(second.model->buffer_count() == first.model->buffer_count());
+  }
 }
 
 TEST_CASE("model options: a user layer's defaults are written although no config named them") {

@@ -175,7 +175,7 @@ TEST_CASE("module: load_state errors name the tensor and leave the model unchang
     state["weight"] = Tensor::zeros({3, 2});
     state.erase("stack.0.gain");
     CHECK_THROWS_WITH_AS(net.load_state(state),
-                         doctest::Contains("1 parameter(s) missing from the state: 'stack.0.gain'"),
+                         doctest::Contains("1 tensor(s) missing from the state: 'stack.0.gain'"),
                          std::invalid_argument);
   }
   SUBCASE("unknown tensor, with the closest name") {
@@ -198,4 +198,64 @@ TEST_CASE("module: load_state converts values into the model's dtype") {
   net.load_state(state);
   CHECK(net.weight_.dtype() == DType::f32);
   CHECK(test::max_abs_diff(net.weight_, state.at("weight")) < 1e-7);
+}
+
+TEST_CASE("module: freeze turns parameters into buffers that are saved but never trained") {
+  Net net;
+  const auto before = net.state();
+  net.first_->freeze();
+  CHECK(names_of(net) == std::vector<std::string>{"weight", "stack.0.gain", "stack.0.shift",
+                                                  "stack.1.gain", "stack.1.shift"});
+  std::vector<std::string> buffers;
+  for (const auto& b : net.named_buffers()) buffers.push_back(b.name);
+  CHECK(buffers == std::vector<std::string>{"first.gain", "first.shift"});
+  CHECK(net.buffer_count() == 4);
+  CHECK(net.parameter_count() == 6 + 2 * 3 * 2);
+  // The same names and values in the state, so a checkpoint holds them as before.
+  const auto after = net.state();
+  REQUIRE(after.size() == before.size());
+  for (const auto& [name, t] : before) CHECK(after.at(name).to_vector() == t.to_vector());
+
+  const Tensor x = test::random_input({4, 2}, 3);
+  core::sum(net.forward(x)).backward();
+  for (const auto& b : net.named_buffers()) CHECK_FALSE(b.tensor.grad().defined());
+  CHECK(net.weight_.grad().defined());
+
+  Net other;
+  other.first_->freeze();
+  auto state = net.state();
+  state["first.gain"] = Tensor::full({2}, 3.0);
+  other.load_state(state);
+  CHECK(other.named_buffers()[0].tensor.to_vector() == std::vector<double>{3.0, 3.0});
+  state.erase("first.shift");
+  CHECK_THROWS_WITH_AS(other.load_state(state),
+                       doctest::Contains("1 tensor(s) missing from the state: 'first.shift'"),
+                       std::invalid_argument);
+}
+
+TEST_CASE("module: a buffer's name is checked like a parameter's") {
+  class WithBuffer : public Module {
+   public:
+    WithBuffer() {
+      register_parameter("weight", Tensor::ones({2}));
+      table_ = register_buffer("table", Tensor::ones({3}));
+    }
+    void add_buffer(const std::string& name, Tensor value) { register_buffer(name, value); }
+    void add_parameter(const std::string& name, Tensor value) { register_parameter(name, value); }
+    Tensor table_;
+  };
+  WithBuffer m;
+  CHECK_FALSE(m.table_.requires_grad());
+  CHECK(m.state().count("table") == 1);
+  CHECK(m.parameter_count() == 2);
+  CHECK_THROWS_WITH_AS(m.add_buffer("table", Tensor::ones({1})),
+                       doctest::Contains("buffer 'table' registered twice"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(m.add_buffer("weight", Tensor::ones({1})),
+                       doctest::Contains("buffer 'weight' clashes with a parameter"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(m.add_parameter("table", Tensor::ones({1})),
+                       doctest::Contains("parameter 'table' clashes with a buffer"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(m.add_buffer("a.b", Tensor::ones({1})),
+                       doctest::Contains("buffer name 'a.b' must be non-empty"), std::invalid_argument);
 }

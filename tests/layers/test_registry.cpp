@@ -212,7 +212,7 @@ TEST_CASE("build_model: defaults give the reference architecture") {
   const auto& attention = dynamic_cast<const MultiHeadAttention&>(model->block(0).attention());
   CHECK(attention.options().causal);
   CHECK(attention.options().wq == Projection::learned);
-  CHECK(attention.options().wo);
+  CHECK(attention.options().wo == Projection::learned);
   CHECK(attention.options().dropout == 0.0);
   const auto& ffn = dynamic_cast<const FeedForward&>(*model->block(0).ffn());
   CHECK(ffn.options().hidden == 32);
@@ -268,6 +268,77 @@ TEST_CASE("build_model: every option is read from the config") {
   }
 }
 
+TEST_CASE("build_model: frozen, merged and tied attention from the config, counted apart") {
+  const std::size_t C = 8, H = 2, lin = C * C + C;  // one C -> C Linear with bias
+  auto attention_of = [](const Transformer& model) {
+    return dynamic_cast<const MultiHeadAttention&>(model.block(0).attention()).options();
+  };
+  const auto reference = build(kBase);
+  CHECK(reference->attention_parameter_count() == 4 * lin);
+  SUBCASE("frozen: buffers of the same names, not parameters") {
+    const auto model = build(kBase + "attention: {wq: frozen, wk: frozen, wo: frozen}\n");
+    CHECK(attention_of(*model).wq == Projection::frozen);
+    CHECK(attention_of(*model).wo == Projection::frozen);
+    CHECK(model->attention_parameter_count() == lin);  // wv alone is learned
+    CHECK(model->parameter_count() == reference->parameter_count() - 3 * lin);
+    CHECK(model->buffer_count() == 3 * lin);
+    CHECK_FALSE(has_name(*model, "blocks.0.attn.wq.weight"));
+    CHECK(model->state().count("blocks.0.attn.wq.weight") == 1);  // saved all the same
+    // Drawn as the learned ones: the same initial values under the same names.
+    const auto state = model->state(), reference_state = reference->state();
+    for (const auto& [name, tensor] : reference_state) {
+      CAPTURE(name);
+      CHECK(state.at(name).to_vector() == tensor.to_vector());
+    }
+  }
+  SUBCASE("merged: one C x C matrix per head instead of wq and wk") {
+    const auto model = build(kBase + "attention: {qk: merged}\n");
+    CHECK(attention_of(*model).qk == QkForm::merged);
+    CHECK(model->state().at("blocks.0.attn.wqk").shape() == core::Shape{H, C, C});
+    CHECK_FALSE(has_name(*model, "blocks.0.attn.wk.weight"));
+    CHECK(model->attention_parameter_count() == H * C * C + 2 * lin);
+  }
+  SUBCASE("tied: wq makes the keys, learned or frozen") {
+    const auto model = build(kBase + "attention: {qk: tied}\n");
+    CHECK(attention_of(*model).qk == QkForm::tied);
+    CHECK_FALSE(has_name(*model, "blocks.0.attn.wk.weight"));
+    CHECK(model->attention_parameter_count() == 3 * lin);
+    const auto frozen = build(kBase + "attention: {qk: tied, wq: frozen}\n");
+    CHECK(attention_of(*frozen).wk == Projection::frozen);
+    CHECK(frozen->attention_parameter_count() == 2 * lin);
+  }
+  SUBCASE("none") {
+    CHECK(build(kBase + "attention: {projections: none}\n")->attention_parameter_count() == 0);
+  }
+}
+
+TEST_CASE("build_model: the qk forms refuse the keys they have no use for") {
+  CHECK_THROWS_WITH_AS(build(kBase + "attention: {qk: merged, wq: learned}\n"),
+                       doctest::Contains("model.attention.wq: cannot be combined with qk: merged"),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(build(kBase + "attention: {qk: merged, wk: identity}\n"),
+                       doctest::Contains("model.attention.wk: cannot be combined with qk: merged"),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(build(kBase + "attention: {qk: tied, wk: learned}\n"),
+                       doctest::Contains("model.attention.wk: cannot be combined with qk: tied"),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(build(kBase + "attention: {qk: tied, wq: identity}\n"),
+                       doctest::Contains("model.attention.wq: qk: tied needs wq learned or frozen"),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(build(kBase + "attention: {projections: none, qk: tied}\n"),
+                       doctest::Contains("model.attention.qk: cannot be combined with projections: none"),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(build(kBase + "attention: {qk: fused}\n"),
+                       doctest::Contains("model.attention.qk: expected one of separate, merged, tied"),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(build(kBase + "attention: {wo: identity}\n"),
+                       doctest::Contains("model.attention.wo: expected one of learned, frozen, none"),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(build("d_model: 10\nheads: 4\nlayers: 1\nattention: {qk: merged}\n"),
+                       doctest::Contains("model.attention.qk: MultiHeadAttention (d_model 10, heads 4"),
+                       ConfigError);
+}
+
 TEST_CASE("build_model: misspelled keys and impossible values are config errors") {
   const LayerRegistry registry = registry_with_gain();
   auto with = [&](const std::string& extra) { return build(kBase + extra, registry); };
@@ -293,7 +364,7 @@ TEST_CASE("build_model: misspelled keys and impossible values are config errors"
   CHECK_THROWS_WITH_AS(with("attention: {wv: identity, wo: none}\n"),
                        doctest::Contains("without wo the heads side by side are the output"), ConfigError);
   CHECK_THROWS_WITH_AS(build("d_model: 10\nheads: 4\nlayers: 1\n"),
-                       doctest::Contains("learned wq and wk need d_model divisible by heads"),
+                       doctest::Contains("wq and wk, learned or frozen, need d_model divisible by heads"),
                        ConfigError);
   CHECK_THROWS_WITH_AS(with("dropout: 1.5\n"),
                        doctest::Contains("model.dropout: expected a rate in [0, 1), found 1.5"),
