@@ -20,16 +20,18 @@ std::optional<double> mean_of_tables(const std::vector<Matrix>& tables) {
 }  // namespace
 
 std::string describe_model(const layers::Transformer& model) {
-  std::string text = std::to_string(model.layers()) + " layers x " +
-                     std::to_string(model.options().heads) + " heads, d_model " +
-                     std::to_string(model.d_model()) + ", " + model.options().attention.type;
+  const std::string text = std::to_string(model.layers()) + " layers, " +
+                           model.options().attention.type;
   const auto* attention =
       dynamic_cast<const layers::MultiHeadAttention*>(&model.block(0).attention());
-  if (attention == nullptr) return text;
+  if (attention == nullptr)
+    return text + ", d_model " + std::to_string(model.d_model()) + ", heads " +
+           std::to_string(model.options().heads);
   const layers::MultiHeadAttentionOptions& o = attention->options();
-  if (layers::attention_shape(o).one_head_for_all) return text + ": projections none";
-  return text + ": wq " + layers::projection_name(o.wq) + ", wk " + layers::projection_name(o.wk) +
-         ", wv " + layers::projection_name(o.wv) + ", wo " + (o.wo ? "learned" : "none");
+  if (layers::attention_shape(o).one_head_for_all)
+    return text + ": d_model " + std::to_string(o.d_model) + ", heads " + std::to_string(o.heads) +
+           ", projections none";
+  return text + ": " + layers::describe(o);
 }
 
 Inspection inspect_model(layers::Transformer& model, const tasks::Task& task,

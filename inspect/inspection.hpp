@@ -37,8 +37,9 @@ struct InspectOptions {
   std::uint64_t seed = 0;  // of those examples
 };
 
-// The model's shape and attention options, one line of text ("2 layers x 2 heads, d_model
-// 32, multi_head_attention: wq learned, wk learned, wv learned, wo learned").
+// The model's shape and attention options, one line of text ("2 layers,
+// multi_head_attention: d_model 32, heads 2, wq learned, wk learned, wv learned, wo
+// learned, qk separate").
 std::string describe_model(const layers::Transformer& model);
 
 struct Inspection {

@@ -112,9 +112,11 @@ Matrix qk_circuit(const MultiHeadAttention& attention, std::size_t head) {
   const std::size_t C = attention.options().d_model;
   const layers::HeadWeights w = attention.head_weights(head);
   const Matrix identity = Matrix::identity(C);  // an identity side: Dk = C
-  Matrix circuit = multiply(to_matrix(w.wq, identity), to_matrix(w.wk, identity), true);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(attention.qk_dim()));
-  for (double& v : circuit.values) v *= scale;
+  // qk merged holds W_h itself; otherwise it is the product of the two sides (tied: wk = wq).
+  Matrix circuit = w.wqk.defined()
+                       ? to_matrix(w.wqk, Matrix())
+                       : multiply(to_matrix(w.wq, identity), to_matrix(w.wk, identity), true);
+  for (double& v : circuit.values) v *= attention.score_scale();
   return circuit;
 }
 

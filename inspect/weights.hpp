@@ -6,7 +6,9 @@
 //   QK circuit  W_QK = Wq_hᵀ · Wk_h / sqrt(Dk)   (C × C)   score(x_i, x_j) = x_i W_QK x_jᵀ
 //   OV circuit  W_OV = Wo_h · Wv_h               (C × C)   head output = Σ_j p_ij W_OV x_j
 //
-// W_QK includes the 1/sqrt(Dk) the scores are scaled by, so that the first line is exact
+// (`qk: merged` learns the head's C × C matrix W_h itself: W_QK = W_h / sqrt(C/H); `qk:
+// tied` has Wk = Wq; a frozen side is read like a learned one.) W_QK includes the scale
+// the scores are multiplied by (MultiHeadAttention::score_scale()), so that the first line is exact
 // (up to the bias terms, which are left out) and its singular values are the scores' own
 // scale whatever the head width (TransformerLens's W_Q @ W_K.T leaves the scale out; the
 // scale changes neither a cosine, nor the symmetry, nor the effective rank). W_OV acts on

@@ -24,11 +24,20 @@ using layers::Projection;
 
 namespace {
 
-// Sets every bias of the layer to zero, so that scores and outputs are the circuits alone.
+bool is_bias(const std::string& name) {
+  return name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0;
+}
+
+// Sets every bias of the layer (a frozen one too) to zero, so that scores and outputs are
+// the circuits alone.
 void zero_biases(MultiHeadAttention& attention) {
   for (const core::NamedParameter& p : attention.named_parameters()) {
     core::Tensor value = p.tensor;  // a handle to the parameter itself
-    if (p.name.size() >= 4 && p.name.compare(p.name.size() - 4, 4, "bias") == 0) value.fill_(0);
+    if (is_bias(p.name)) value.fill_(0);
+  }
+  for (const layers::NamedBuffer& b : attention.named_buffers()) {
+    core::Tensor value = b.tensor;
+    if (is_bias(b.name)) value.fill_(0);
   }
 }
 
@@ -43,55 +52,63 @@ Matrix rows_of(const core::Tensor& x) {
 
 TEST_CASE("qk_circuit: softmax of x W_QK xᵀ is the layer's attention, in every projection mode") {
   const std::size_t C = 8, H = 2, T = 5;
-  for (Projection wq : {Projection::learned, Projection::identity})
+  std::vector<MultiHeadAttentionOptions> variants;
+  for (Projection wq : {Projection::learned, Projection::identity, Projection::frozen})
     for (Projection wk : {Projection::learned, Projection::identity}) {
-      CAPTURE(layers::projection_name(wq));
-      CAPTURE(layers::projection_name(wk));
       MultiHeadAttentionOptions o;
-      o.d_model = C;
-      o.heads = H;
       o.wq = wq;
       o.wk = wk;
-      core::Rng rng(7);
-      MultiHeadAttention attention(o, rng);
-      zero_biases(attention);
-      const core::Tensor x = core::Tensor::randn({1, T, C}, rng);
-      attention.capture_attention(true);
-      attention.forward(x);
-      const std::vector<double> maps = attention.attention_map().to_vector();  // (1, H, T, T)
-      const Matrix X = rows_of(x);
-      for (std::size_t h = 0; h < H; ++h) {
-        const Matrix W = qk_circuit(attention, h);
-        REQUIRE(W.rows == C);
-        REQUIRE(W.cols == C);
-        for (std::size_t i = 0; i < T; ++i) {
-          // Causal softmax over j <= i of x_i W x_jᵀ.
-          std::vector<double> score(i + 1);
-          double top = -1e300, total = 0;
-          for (std::size_t j = 0; j <= i; ++j) {
-            for (std::size_t a = 0; a < C; ++a)
-              for (std::size_t b = 0; b < C; ++b) score[j] += X(i, a) * W(a, b) * X(j, b);
-            top = std::max(top, score[j]);
-          }
-          for (double& s : score) total += (s = std::exp(s - top));
-          for (std::size_t j = 0; j <= i; ++j)
-            CHECK(maps[(h * T + i) * T + j] == doctest::Approx(score[j] / total).epsilon(1e-4));
+      variants.push_back(o);
+    }
+  for (layers::QkForm qk : {layers::QkForm::merged, layers::QkForm::tied}) {
+    MultiHeadAttentionOptions o;
+    o.qk = qk;
+    variants.push_back(o);
+  }
+  for (MultiHeadAttentionOptions o : variants) {
+    o.d_model = C;
+    o.heads = H;
+    CAPTURE(layers::describe(o));
+    core::Rng rng(7);
+    MultiHeadAttention attention(o, rng);
+    zero_biases(attention);
+    const core::Tensor x = core::Tensor::randn({1, T, C}, rng);
+    attention.capture_attention(true);
+    attention.forward(x);
+    const std::vector<double> maps = attention.attention_map().to_vector();  // (1, H, T, T)
+    const Matrix X = rows_of(x);
+    for (std::size_t h = 0; h < H; ++h) {
+      const Matrix W = qk_circuit(attention, h);
+      REQUIRE(W.rows == C);
+      REQUIRE(W.cols == C);
+      for (std::size_t i = 0; i < T; ++i) {
+        // Causal softmax over j <= i of x_i W x_jᵀ.
+        std::vector<double> score(i + 1);
+        double top = -1e300, total = 0;
+        for (std::size_t j = 0; j <= i; ++j) {
+          for (std::size_t a = 0; a < C; ++a)
+            for (std::size_t b = 0; b < C; ++b) score[j] += X(i, a) * W(a, b) * X(j, b);
+          top = std::max(top, score[j]);
         }
+        for (double& s : score) total += (s = std::exp(s - top));
+        for (std::size_t j = 0; j <= i; ++j)
+          CHECK(maps[(h * T + i) * T + j] == doctest::Approx(score[j] / total).epsilon(1e-4));
       }
     }
+  }
 }
 
 TEST_CASE("ov_circuit: with one position, the layer's output is W_OV summed over heads") {
   const std::size_t C = 8, H = 2;
-  for (Projection wv : {Projection::learned, Projection::identity})
-    for (bool wo : {true, false}) {
+  for (Projection wv : {Projection::learned, Projection::identity, Projection::frozen})
+    for (Projection wo : {Projection::learned, Projection::identity, Projection::frozen}) {
       MultiHeadAttentionOptions o;
       o.d_model = C;
-      o.heads = wv == Projection::identity && !wo ? 1 : H;  // wo none needs H·Dv = C
+      // wo none (identity) needs the heads side by side to be C wide: H·Dv = C.
+      o.heads = wv == Projection::identity && wo == Projection::identity ? 1 : H;
       o.wv = wv;
       o.wo = wo;
-      CAPTURE(layers::projection_name(wv));
-      CAPTURE(wo);
+      CAPTURE(layers::describe(o));
       core::Rng rng(3);
       MultiHeadAttention attention(o, rng);
       zero_biases(attention);
