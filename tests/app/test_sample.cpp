@@ -1,9 +1,11 @@
 // `qkv sample` and `qkv eval --show` on a copy model trained here: the answer is the prompt
-// and ends at EOS, prompts from stdin, attention maps of the generated positions, unknown
-// tokens listed, WRONG marks with data-file lines, and one-line errors for files that are
-// not a usable checkpoint.
+// and ends at EOS, prompts from stdin (a file, and a terminal: a pseudo-terminal here),
+// attention maps of the generated positions, unknown tokens listed, WRONG marks with
+// data-file lines, and one-line errors for files that are not a usable checkpoint.
 #include <doctest/doctest.h>
 
+#include <poll.h>
+#include <pty.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -93,6 +95,38 @@ CliResult run_qkv_with_stdin(std::vector<std::string> args, const std::string& i
           qkv::test::read_text(dir + "/err")};
 }
 
+// The qkv command in a forked child on a pseudo-terminal (stdin and stdout), typing `typed`
+// and then Ctrl-D; returns its exit code and what the terminal showed (echo included).
+CliResult run_qkv_on_terminal(std::vector<std::string> args, const std::string& typed) {
+  std::fflush(nullptr);
+  int terminal = -1;
+  const pid_t child = forkpty(&terminal, nullptr, nullptr, nullptr);
+  if (child == 0) {
+    args.insert(args.begin(), "qkv");
+    const int code = qkv::app::run_cli(args, stdout, stdout);
+    std::fflush(nullptr);
+    _exit(code);
+  }
+  REQUIRE(child > 0);
+  const std::string input = typed + "\x04";  // Ctrl-D at a line's start: end of input
+  REQUIRE(write(terminal, input.data(), input.size()) == static_cast<ssize_t>(input.size()));
+  CliResult result;
+  for (;;) {  // until the child closes the terminal (EIO) or a minute passes
+    pollfd ready{terminal, POLLIN, 0};
+    if (poll(&ready, 1, 60000) <= 0) break;
+    char buffer[4096];
+    const ssize_t n = read(terminal, buffer, sizeof buffer);
+    if (n <= 0) break;
+    result.out.append(buffer, static_cast<std::size_t>(n));
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  close(terminal);
+  REQUIRE(WIFEXITED(status));
+  result.code = WEXITSTATUS(status);
+  return result;
+}
+
 }  // namespace
 
 TEST_CASE("sample: --help names the options, and qkv --help the verb") {
@@ -162,6 +196,19 @@ TEST_CASE("sample: prompts from stdin, one answer per line") {
   const CliResult bad = run_qkv_with_stdin({"sample", copy_checkpoint()}, "a b\nzz\nc d\n");
   CHECK(bad.out == "a b\n");
   check_error(bad, "unknown token 'zz'");
+}
+
+TEST_CASE("sample: on a terminal, an interactive session that a bad prompt does not end") {
+  // Typed ahead, so the terminal echoes the lines first; then each "> " meets its answer.
+  CliResult r = run_qkv_on_terminal({"sample", copy_checkpoint()}, "a b\nzz\nc d e\n");
+  r.out.erase(std::remove(r.out.begin(), r.out.end(), '\r'), r.out.end());  // the tty's CR LF
+  CAPTURE(r.out);
+  CHECK(r.code == 0);
+  CHECK(r.out.find("\ncopy task; tokens: a b c d e f\nType a prompt (end with Ctrl-D).\n"
+                   "> a b\n"
+                   "> error: prompt: unknown token 'zz'; the copy task's tokens are: a b c d e f\n"
+                   "> c d e\n"  // the session went on after the bad line
+                   "> \n") != std::string::npos);
 }
 
 TEST_CASE("sample: a prompt token the task does not know lists the known ones") {
