@@ -162,9 +162,9 @@ TEST_CASE("interventions: an ablation trains through (a graph flows through its 
   const core::Ids ids = test::random_ids({B, T}, kVocab, 5);
   core::cross_entropy(model->forward(ids), test::random_ids({B, T}, kVocab, 6)).backward();
   // The ablated head's query weights get no gradient (its output is cut), the other's do.
-  const std::vector<double> wq_grad =
-      model->named_parameters()[4].tensor.grad().to_vector();  // blocks.0.attn.wq.weight (C, C)
-  REQUIRE(model->named_parameters()[4].name == "blocks.0.attn.wq.weight");
+  const core::NamedParameter wq = model->named_parameters()[4];
+  REQUIRE(wq.name == "blocks.0.attn.wq.weight");  // (C, C): head h reads rows [h·D, (h+1)·D)
+  const std::vector<double> wq_grad = wq.tensor.grad().to_vector();
   double head0 = 0, head1 = 0;
   for (std::size_t row = 0; row < C; ++row)
     for (std::size_t col = 0; col < C; ++col) (row < D ? head0 : head1) += std::abs(wq_grad[row * C + col]);
