@@ -120,7 +120,8 @@ void add_maps(const Inspection& in, std::size_t maps_of, std::size_t width, std:
     const AttentionSample& sample = in.samples[n];
     std::string text;
     for (const std::string& t : sample.tokens) text += (text.empty() ? "" : " ") + t;
-    out += "\ninput " + std::to_string(n + 1) + ": " + text + "\n";
+    out += "\ninput " + std::to_string(n + 1) + " of " + std::to_string(in.samples.size()) + ": " +
+           text + "\n";
     for (std::size_t l = 0; l < sample.maps.size(); ++l) {
       // Each head's block: a title, then its grid; blocks side by side while they fit.
       std::vector<std::vector<std::string>> blocks;
@@ -152,9 +153,10 @@ void add_maps(const Inspection& in, std::size_t maps_of, std::size_t width, std:
 }
 
 void add_scores(const Inspection& in, std::string& out) {
-  out += "Pattern scores: mean attention, over " + std::to_string(in.samples.size()) +
-         " input(s), to the position itself, the previous one, the first, SEP (rows from\n"
-         "SEP on), and the prompt position the predicted answer token is read from (source).\n\n";
+  const std::size_t n = in.samples.size();
+  out += "Pattern scores: mean attention over " + std::to_string(n) + (n == 1 ? " input" : " inputs") +
+         " to the position itself, the previous one,\nthe first, SEP (rows from SEP on), and "
+         "the prompt position that the predicted answer\ntoken is read from (source).\n\n";
   out += "layer head  self  prev first   SEP source\n";
   for (std::size_t l = 0; l < in.scores.size(); ++l)
     for (std::size_t h = 0; h < in.scores[l].size(); ++h) {
@@ -166,10 +168,10 @@ void add_scores(const Inspection& in, std::string& out) {
 
 void add_importance(const Inspection& in, std::string& out) {
   const ImportanceReport& r = *in.importance;
-  out += "\nHead importance on " + std::to_string(r.intact.samples) +
-         " held-out examples (intact: seq_acc " + fixed(r.intact.seq_acc, 3) + ", loss " +
-         fixed(r.intact.loss, 3) + "): what switching one head off costs.\n"
-         "zero: its output set to 0; mean: set to its mean output (Michel et al. 2019).\n";
+  out += "\nHead importance: what switching one head off costs on " +
+         std::to_string(r.intact.samples) + " held-out examples\n(intact: seq_acc " +
+         fixed(r.intact.seq_acc, 3) + ", loss " + fixed(r.intact.loss, 3) +
+         "). zero: its output set to 0; mean: set to its mean\noutput (Michel et al. 2019).\n";
   if (r.heads_are_one) out += "The heads are one head (projections none): each row switches all off.\n";
   if (!r.note.empty()) out += r.note + "\n";
   out += "\nlayer head | zero: seq_acc drop  loss rise | mean: seq_acc drop  loss rise\n";

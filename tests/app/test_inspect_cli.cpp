@@ -126,7 +126,7 @@ TEST_CASE("qkv inspect: weight tables, shaded maps, pattern scores and head impo
   const std::string out = read_text(inspected_dir() + "/stdout.txt");
   CAPTURE(out);
   for (const char* part : {"QK id-cos", "layer 1 head 1", "██", "Pattern scores", "source",
-                           "Head importance on 64 held-out examples", "mean head-to-head QK similarity"})
+                           "costs on 64 held-out examples", "mean head-to-head QK similarity"})
     CHECK_MESSAGE(out.find(part) != std::string::npos, part);
   for (const char* file : {"attention.json", "heads.svg", "report.html"})
     CHECK(std::filesystem::file_size(inspected_dir() + "/" + file) > 0);
@@ -209,7 +209,7 @@ TEST_CASE("qkv inspect --input: the typed tokens, and an unknown one listed agai
   const CliResult r = run_qkv({"inspect", best_checkpoint(), "--input", "a b c SEP a b c",
                                "--importance-samples", "0"});
   REQUIRE_MESSAGE(r.code == 0, r.err);
-  CHECK(r.out.find("input 1: a b c SEP a b c") != std::string::npos);
+  CHECK(r.out.find("input 1 of 1: a b c SEP a b c") != std::string::npos);
   CHECK(r.out.find("Head importance") == std::string::npos);
   check_error(run_qkv({"inspect", best_checkpoint(), "--input", "a zz"}),
               "--input: unknown token 'zz' (the copy task's tokens: SEP EOS a b c");
