@@ -15,7 +15,8 @@ std::string lower(std::string s) {
 }
 
 // Optimal string alignment distance (Levenshtein plus adjacent transpositions, so
-// "weigth" is one edit from "weight").
+// "weigth" is one edit from "weight"), on words of at most kMaxWordLength letters: the
+// table is (n + 1) x (m + 1), and a 4 MB key once made it take 900 MB.
 std::size_t edit_distance(const std::string& a, const std::string& b) {
   const std::size_t n = a.size(), m = b.size();
   std::vector<std::vector<std::size_t>> d(n + 1, std::vector<std::size_t>(m + 1));
@@ -33,17 +34,22 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
   return d[n][m];
 }
 
+// No key, type or command name is longer; a longer word is no misspelling of one.
+constexpr std::size_t kMaxWordLength = 64;
+
 }  // namespace
 
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
   // Close enough: about one edit per three letters (at least two), and never a distance
   // that rewrites the whole word ("lr" is not a misspelling of "wd"). Failing that, a
   // shortened key ("warmup" for "warmup_steps") suggests the shortest key it begins.
+  if (word.size() > kMaxWordLength) return "";
   const std::string w = lower(word);
   const std::size_t limit = std::max<std::size_t>(2, w.size() / 3);
   std::string best;
   std::size_t best_distance = std::numeric_limits<std::size_t>::max();
   for (const auto& candidate : candidates) {
+    if (candidate.size() > kMaxWordLength) continue;
     const std::size_t d = edit_distance(w, lower(candidate));
     if (d <= limit && d < std::max(w.size(), candidate.size()) && d < best_distance) {
       best = candidate;
@@ -52,7 +58,7 @@ std::string closest_match(const std::string& word, const std::vector<std::string
   }
   if (best.empty() && w.size() >= 3) {
     for (const auto& candidate : candidates) {
-      if (lower(candidate).compare(0, w.size(), w) == 0 &&
+      if (candidate.size() <= kMaxWordLength && lower(candidate).compare(0, w.size(), w) == 0 &&
           (best.empty() || candidate.size() < best.size())) {
         best = candidate;
       }

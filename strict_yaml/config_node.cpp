@@ -1,7 +1,7 @@
 // ConfigNode: strict reading of one YAML mapping (see config_node.hpp).
 //
 // yaml-cpp 0.7 keeps both entries of a duplicated key and answers lookups with the first,
-// so duplicates are found when a document is parsed (check_keys). Keys are matched by
+// so duplicates are found when a document is parsed (load_document). Keys are matched by
 // their scalar text, never through yaml-cpp's non-const operator[] (which would insert
 // them). Scalars are parsed by our own strict rules (YAML 1.2 core schema): `yes` is not a
 // bool, `3.5` is not an integer, `1e999` is not a finite number.
@@ -20,6 +20,7 @@
 
 #include "strict_yaml/closest_match.hpp"
 #include "strict_yaml/state.hpp"
+#include "strict_yaml/text.hpp"
 
 namespace qkv {
 
@@ -34,10 +35,11 @@ namespace {
 // A short literal rendering of what the file holds, for "found ..." in messages.
 std::string describe(const YAML::Node& value) {
   if (!value.IsDefined() || value.IsNull()) return "nothing (null)";
-  if (value.IsScalar()) return value.Scalar().empty() ? "an empty string" : value.Scalar();
+  if (value.IsScalar())
+    return value.Scalar().empty() ? "an empty string" : quote_for_message(value.Scalar());
   YAML::Emitter out;
   out << YAML::Flow << value;
-  std::string text = out.c_str();
+  std::string text = quote_for_message(out.c_str(), 1000);
   if (text.size() > 60) text = text.substr(0, 57) + "...";
   return (value.IsSequence() ? "a sequence " : "a mapping ") + text;
 }
@@ -266,34 +268,6 @@ std::string format_number(double value) {
   return buffer;
 }
 
-void check_keys(const YAML::Node& node, const std::string& path, const std::string& source) {
-  if (node.IsSequence()) {
-    for (std::size_t i = 0; i < node.size(); ++i)
-      check_keys(node[i], path + "[" + std::to_string(i) + "]", source);
-    return;
-  }
-  if (!node.IsMap()) return;
-  const std::string self = path.empty() ? std::string("the document") : path;
-  std::map<std::string, YAML::Mark> seen;
-  for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node key = it->first;  // a copy: it->first is a temporary
-    if (!key.IsScalar()) {
-      throw ConfigError(where(source, key.Mark()) + ": " + self + ": expected a plain key, found " +
-                        describe(key));
-    }
-    const auto [first, inserted] = seen.emplace(key.Scalar(), key.Mark());
-    if (!inserted) {
-      std::string message =
-          where(source, key.Mark()) + ": duplicate key '" + join_path(path, key.Scalar()) + "'";
-      if (!first->second.is_null()) {
-        message += " (first given at line " + std::to_string(first->second.line + 1) + ")";
-      }
-      throw ConfigError(message);
-    }
-    check_keys(it->second, join_path(path, key.Scalar()), source);
-  }
-}
-
 YAML::Node resolved_tree(const State& s) {
   YAML::Node out(YAML::NodeType::Map);
   for (const std::string& key : s.keys) {
@@ -320,23 +294,25 @@ ConfigNode::ConfigNode(const std::string& source) : state_(std::make_shared<Stat
 ConfigNode::ConfigNode(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
 ConfigNode ConfigNode::parse(const std::string& text, const std::string& source) {
-  YAML::Node tree;
-  try {
-    tree = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    throw ConfigError(source + ":" + std::to_string(e.mark.line + 1) + ":" +
-                      std::to_string(e.mark.column + 1) + ": not valid YAML: " + e.msg);
-  }
+  const YAML::Node tree = load_document(text, {source, source, "", true, "the document"});
   if (tree.IsDefined() && !tree.IsNull() && !tree.IsMap()) {
     throw ConfigError(where(source, tree.Mark()) + ": the document: expected a mapping, found " +
                       describe(tree));
   }
-  check_keys(tree, "", source);
   ConfigNode root(source);
   root.state_->node = tree;
   root.state_->sources->folders[source] = fs::current_path().string();
   return root;
 }
+
+ConfigNode ConfigNode::parse_foreign(const std::string& text, const std::string& source) {
+  ConfigNode root = parse(text, source);
+  root.state_->sources->foreign = true;
+  root.state_->sources->folders.clear();  // no folder of the user's to resolve against
+  return root;
+}
+
+bool ConfigNode::is_foreign() const { return state_->sources->foreign; }
 
 const std::string& ConfigNode::path() const { return state_->path; }
 
@@ -408,6 +384,9 @@ std::string ConfigNode::get_path(const std::string& key) const {
   if (const auto it = state_->resolved.find(key); it != state_->resolved.end())
     return it->second.Scalar();
   const std::string value = get<std::string>(key);
+  if (is_foreign())
+    fail(key, "a path in a saved config is never opened (qkv opens only the files named on "
+              "its command line or in your own config)");
   const std::string& source = source_of(*state_, join_path(state_->path, key));
   const fs::path folder = state_->sources->folder_of(source);
   const fs::path p(value);
@@ -497,7 +476,8 @@ void ConfigNode::finish() const {
       const std::string key = it->first.Scalar();
       if (s.asked(key)) continue;
       const std::string full = join_path(s.path, key);
-      std::string message = where(source_of(s, full), it->first.Mark()) + ": unknown key '" + full + "'";
+      std::string message = where(source_of(s, full), it->first.Mark()) + ": unknown key '" +
+                            quote_for_message(full) + "'";
       const std::string suggestion = closest_match(key, s.keys);
       if (!suggestion.empty()) {
         message += "; did you mean '" + join_path(s.path, suggestion) + "'?";

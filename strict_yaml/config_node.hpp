@@ -22,6 +22,7 @@
 // The header is free of yaml-cpp (the tree lives in config_node.cpp).
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -34,6 +35,12 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// What a config may hold; beyond it, a ConfigError names the limit (hostile or broken text
+// is refused before anything expands it or waits on it).
+constexpr std::size_t kMaxConfigFileBytes = 1 << 20;  // a config file, and each of its bases
+constexpr std::size_t kMaxConfigValues = 100000;  // keys and values, an alias each time used
+constexpr std::size_t kMaxConfigDepth = 32;        // nesting levels, the root mapping is 1
+
 struct TypedSection;
 
 class ConfigNode {
@@ -41,8 +48,17 @@ class ConfigNode {
   // An empty mapping at the root, from `source`.
   explicit ConfigNode(const std::string& source = "config");
   // One YAML document holding a mapping (or nothing); `source` names it in messages.
-  // Not valid YAML, a duplicate key or a non-mapping is a ConfigError with its position.
+  // Not valid YAML, a second document, a duplicate key, a non-mapping, a key or string
+  // that is not UTF-8 or holds a NUL byte, or text past the limits above is a ConfigError
+  // with its position.
   static ConfigNode parse(const std::string& text, const std::string& source);
+  // The same for a config that came inside someone else's file (the config a checkpoint
+  // saved): its values read as usual, but its paths are only text. get_path refuses them,
+  // so nothing a checkpoint names is ever opened: qkv opens only the files named on its
+  // command line or in the user's own config. A reader that can do without its files
+  // (the file task, restored from a checkpoint's state) asks is_foreign() first.
+  static ConfigNode parse_foreign(const std::string& text, const std::string& source);
+  bool is_foreign() const;
 
   const std::string& path() const;  // dotted path of this node ("" for the root)
   bool has(const std::string& key) const;  // also marks the key as known
@@ -57,7 +73,8 @@ class ConfigNode {
                          const std::string& fallback) const;
   // A file path (required), made absolute against the folder of the file the value came
   // from (the current folder for a --set override). The resolved form keeps the absolute
-  // path, so a written config reads the same from anywhere.
+  // path, so a written config reads the same from anywhere. A ConfigError in a foreign
+  // tree (parse_foreign).
   std::string get_path(const std::string& key) const;
 
   ConfigNode child(const std::string& key) const;  // a mapping (empty if absent)
@@ -102,7 +119,9 @@ struct TypedSection {
 // A config file as one tree: when its root has `base: PATH` (relative to the file), the
 // base file is loaded the same way and this file's keys are merged over it (mappings key
 // by key, anything else replaced). Errors keep the file and line each key came from; a
-// cycle of bases, or a base that cannot be read, is a ConfigError naming the chain.
+// cycle of bases, or a base that cannot be read, is a ConfigError naming the chain. The
+// file must be a regular file of at most kMaxConfigFileBytes (a FIFO or a device is
+// refused without waiting on it): std::runtime_error otherwise.
 ConfigNode load_config_tree(const std::string& path);
 
 // The shortest decimal text that reads back as the same double ("0.001", "3e-05").

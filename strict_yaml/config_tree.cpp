@@ -2,11 +2,11 @@
 // table of where each key came from (see config_node.hpp).
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "strict_yaml/config_node.hpp"
 #include "strict_yaml/state.hpp"
+#include "strict_yaml/text.hpp"
 
 namespace qkv {
 
@@ -32,17 +32,10 @@ YAML::Node find(const YAML::Node& mapping, const std::string& key) {
 }
 
 YAML::Node parse_file(const std::string& path, const std::string& text) {
-  YAML::Node tree;
-  try {
-    tree = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    throw ConfigError(path + ":" + std::to_string(e.mark.line + 1) + ":" +
-                      std::to_string(e.mark.column + 1) + ": not valid YAML: " + e.msg);
-  }
+  YAML::Node tree = load_document(text, {path, path, "", true, "the document"});
   if (!tree.IsDefined() || tree.IsNull()) return YAML::Node(YAML::NodeType::Map);
   if (!tree.IsMap())
     throw ConfigError(where(path, tree.Mark()) + ": the document: expected a mapping");
-  check_keys(tree, "", path);
   return tree;
 }
 
@@ -66,11 +59,7 @@ void merge(YAML::Node into, const YAML::Node& over, const std::string& path,
 
 // The tree of `path` with its bases merged under it; `chain` holds the files above it.
 YAML::Node load_tree(const std::string& path, std::vector<std::string>& chain, Sources& sources) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read config file '" + path + "'");
-  std::stringstream text;
-  text << in.rdbuf();
-  YAML::Node tree = parse_file(path, text.str());
+  YAML::Node tree = parse_file(path, read_text_file(path, kMaxConfigFileBytes, "config file"));
   const fs::path folder = fs::absolute(fs::path(path)).parent_path();
   sources.folders[path] = folder.string();
 
@@ -90,10 +79,14 @@ YAML::Node load_tree(const std::string& path, std::vector<std::string>& chain, S
     for (const std::string& file : chain) cycle += file + " -> ";
     throw ConfigError(where(path, base.Mark()) + ": base: a cycle of bases: " + cycle + identity);
   }
-  if (!fs::is_regular_file(base_path))
-    throw ConfigError(where(path, base.Mark()) + ": base: cannot read config file '" +
-                      base_path.string() + "'");
-  YAML::Node merged = load_tree(base_path.string(), chain, sources);
+  YAML::Node merged;
+  try {
+    merged = load_tree(base_path.string(), chain, sources);
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const std::runtime_error& e) {  // the base file itself cannot be read
+    throw ConfigError(where(path, base.Mark()) + ": base: " + e.what());
+  }
   chain.pop_back();
   tree.remove("base");
   merge(merged, tree, "", path, sources);
@@ -147,8 +140,10 @@ void set_path(YAML::Node tree, const std::vector<std::string>& path, std::size_t
   if (!next.IsMap()) {
     std::string prefix = path[0];
     for (std::size_t k = 1; k <= i; ++k) prefix += "." + path[k];
-    throw ConfigError("--set: " + text + ": " + prefix + " is not a mapping (it holds " +
-                      (next.IsScalar() ? next.Scalar() : std::string("a sequence")) + ")");
+    throw ConfigError("--set: " + quote_for_message(text) + ": " + quote_for_message(prefix) +
+                      " is not a mapping (it holds " +
+                      (next.IsScalar() ? quote_for_message(next.Scalar()) : std::string("a sequence")) +
+                      ")");
   }
   set_path(next, path, i + 1, value, text);
 }
@@ -191,20 +186,19 @@ ConfigNode load_config_tree(const std::string& path) {
 void ConfigNode::apply_override(const std::string& text) {
   const std::size_t equals = text.find('=');
   if (equals == std::string::npos || equals == 0)
-    throw ConfigError("--set: expected key.path=value, found '" + text + "'");
+    throw ConfigError("--set: expected key.path=value, found '" + quote_for_message(text) + "'");
   const std::string dotted = text.substr(0, equals);
   std::vector<std::string> path;
   std::stringstream keys(dotted);
   for (std::string key; std::getline(keys, key, '.');) path.push_back(key);
   if (dotted.back() == '.') path.push_back("");
   for (const std::string& key : path)
-    if (key.empty()) throw ConfigError("--set: '" + text + "' has an empty key in its path");
-  YAML::Node value;
-  try {
-    value = without_marks(YAML::Load(text.substr(equals + 1)));
-  } catch (const YAML::Exception& e) {
-    throw ConfigError("--set: " + text + ": the value is not YAML (" + e.msg + ")");
-  }
+    if (key.empty())
+      throw ConfigError("--set: '" + quote_for_message(text) + "' has an empty key in its path");
+  // Checked (its size with aliases expanded, its text) before without_marks copies it.
+  const YAML::Node value = without_marks(load_document(
+      text.substr(equals + 1),
+      {"--set", "--set: " + quote_for_message(text, 60), dotted, false, "the value"}));
   State& s = *state_;
   if (!s.node.IsDefined() || s.node.IsNull()) s.node = YAML::Node(YAML::NodeType::Map);
   // The mappings the override creates on the way come from --set too ('tarin' in

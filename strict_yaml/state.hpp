@@ -18,6 +18,7 @@ namespace qkv {
 // relative paths. One table serves the whole tree.
 struct Sources {
   std::string root;                            // the file the tree was loaded from
+  bool foreign = false;                        // ConfigNode::parse_foreign: paths are text
   std::map<std::string, std::string> by_path;  // "model.d_model" -> "configs/copy.yaml"
   std::map<std::string, std::string> folders;  // source -> the folder its relative paths use
 
@@ -63,7 +64,23 @@ std::string join_path(const std::string& path, const std::string& key);
 // (children resolved in turn) or the default used. Plain YAML, without file positions.
 YAML::Node resolved_tree(const ConfigNode::State& state);
 
-// Throws ConfigError on a mapping (anywhere in `node`) with a non-scalar or duplicate key.
-void check_keys(const YAML::Node& node, const std::string& path, const std::string& source);
+// Where a piece of YAML text came from, for load_document's messages.
+struct DocumentOrigin {
+  std::string source;  // the file, or "--set": what Sources records for its keys
+  std::string label;   // names the whole text in messages: the file, or "--set: key=value"
+  std::string path;    // the key path the text's root sits at ("" for a file)
+  bool positions;      // whether the text's line:column mean anything to the user
+  std::string noun;    // "the document" or "the value"
+};
+
+// The text's one YAML document (Null if it has none), checked by check_tree. A second
+// document, nesting past kMaxConfigDepth (yaml-cpp's own limit included) and text that
+// is not YAML are ConfigErrors naming the origin.
+YAML::Node load_document(const std::string& text, const DocumentOrigin& origin);
+
+// Throws ConfigError, before anything else walks the tree: more than kMaxConfigValues
+// values (aliases expanded), nesting past kMaxConfigDepth, a key or string that is not
+// UTF-8 or holds a NUL byte, a non-scalar or duplicate key in a mapping.
+void check_tree(const YAML::Node& node, const DocumentOrigin& origin);
 
 }  // namespace qkv
