@@ -102,6 +102,8 @@ Batch Task::make_batch(const std::vector<Example>& examples) const {
   batch.mask.assign(B * T, 0);
   batch.answer_mask.assign(B * T, 0);
   const bool grouped = !group_name().empty();
+  const bool with_distance = std::any_of(examples.begin(), examples.end(),
+                                         [](const Example& e) { return e.distance >= 0; });
   std::vector<Token> sequence;
   for (std::size_t b = 0; b < B; ++b) {
     const Example& e = examples[b];
@@ -121,6 +123,7 @@ Batch Task::make_batch(const std::vector<Example>& examples) const {
       batch.mask[i] = loss_on_ == LossOn::all || answer;
     }
     if (grouped) batch.groups.push_back(e.group);
+    if (with_distance) batch.distances.push_back(e.distance);
   }
   return batch;
 }

@@ -10,9 +10,14 @@
 //   copy       answer = the prompt                  a c f b SEP a c f b EOS
 //   reverse    answer = the prompt reversed         a c f b SEP b f c a EOS
 //   sort       answer = the prompt sorted           a c f b SEP a b c f EOS
-//   agreement  answer = the verb agreeing with the first noun (the subject), whatever the
-//              nouns (attractors) and fillers in between say
+//   agreement  answer = the verb agreeing with the subject, whatever the nouns (attractors)
+//              around it say; format simple: the subject is the first noun; format hard:
+//              after prepositional phrases, before nested relative clauses
 //                                                   the keys near the cat SEP are EOS
+//                                       near the dog the keys that the boy sees SEP are EOS
+//   induction  distinct random tokens, then one of them again (the cue); answer = the cue
+//              and the tokens that followed its earlier occurrence
+//                                                   c f a h d b a SEP a h d EOS
 //   recall     key-value pairs, then query keys; answer = each queried key's value
 //                                                   a 3 c 1 f 7 c a SEP 1 3 EOS
 //   file       the user's examples, one per line: prompt tokens TAB answer tokens
@@ -51,6 +56,10 @@ struct Example {
   std::vector<Token> prompt;
   std::vector<Token> answer;
   int group = -1;  // the task's group label (agreement: attractor count); -1 if none
+  // How many prompt tokens lie between the answer's source and the end of the prompt
+  // (agreement: words after the subject; induction: after the cue's earlier occurrence),
+  // so evaluation can report accuracy by distance; -1 if the task does not say.
+  int distance = -1;
   std::size_t line = 0;  // the data file's line it was read from (1-based); 0 if generated
 };
 
@@ -62,6 +71,7 @@ struct Batch {
   std::vector<std::uint8_t> mask;         // (B*T): 1 where the position counts for the loss
   std::vector<std::uint8_t> answer_mask;  // (B*T): 1 where the target is an answer token
   std::vector<int> groups;                // (B): Example::group, empty if the task has none
+  std::vector<int> distances;             // (B): Example::distance, empty if no example has one
 
   std::size_t batch_size() const { return inputs.shape.empty() ? 0 : inputs.shape[0]; }
   std::size_t seq_len() const { return inputs.shape.size() < 2 ? 0 : inputs.shape[1]; }

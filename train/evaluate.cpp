@@ -27,7 +27,7 @@ struct Tally {
 // Scores one batch's logits (B, T, V) against its targets on answer positions.
 template <class T>
 void tally_batch(const core::Tensor& logits, const tasks::Batch& batch, Tally& total,
-                 std::map<int, Tally>& groups) {
+                 std::map<int, Tally>& groups, std::map<int, Tally>& distances) {
   const std::size_t B = batch.batch_size();
   const std::size_t Tn = batch.seq_len();
   const std::size_t V = logits.size(-1);
@@ -44,7 +44,8 @@ void tally_batch(const core::Tensor& logits, const tasks::Batch& batch, Tally& t
       right += predicted == batch.targets.values[i];
     }
     const bool all_right = right == answer_tokens;
-    for (Tally* tally : {&total, batch.groups.empty() ? nullptr : &groups[batch.groups[b]]}) {
+    for (Tally* tally : {&total, batch.groups.empty() ? nullptr : &groups[batch.groups[b]],
+                         batch.distances.empty() ? nullptr : &distances[batch.distances[b]]}) {
       if (tally == nullptr) continue;
       tally->tokens += answer_tokens;
       tally->tokens_right += right;
@@ -75,15 +76,15 @@ EvalResult evaluate(layers::Transformer& model, const tasks::Task& task,
   model.eval();
   core::NoGrad no_grad;
   Tally total;
-  std::map<int, Tally> groups;
+  std::map<int, Tally> groups, distances;
   double loss_sum = 0;  // sum over answer positions of their cross-entropy
   for (const tasks::Batch& batch : batches) {
     const core::Tensor logits = model.forward(batch.inputs);
     const std::size_t before = total.tokens;
     if (logits.dtype() == core::DType::f32)
-      tally_batch<float>(logits, batch, total, groups);
+      tally_batch<float>(logits, batch, total, groups, distances);
     else
-      tally_batch<double>(logits, batch, total, groups);
+      tally_batch<double>(logits, batch, total, groups, distances);
     const std::size_t answer_tokens = total.tokens - before;
     if (answer_tokens > 0)
       loss_sum += core::cross_entropy(logits, batch.targets, batch.answer_mask).item() *
@@ -96,11 +97,15 @@ EvalResult evaluate(layers::Transformer& model, const tasks::Task& task,
   result.token_acc = total.token_acc();
   result.seq_acc = total.seq_acc();
   result.samples = total.examples;
-  for (const auto& [label, tally] : groups) {
-    if (label < 0) continue;  // examples without a group label
-    result.groups.push_back({task.group_name() + "=" + std::to_string(label), tally.token_acc(),
-                             tally.seq_acc(), tally.examples});
-  }
+  const auto add_groups = [&](const std::string& name, const std::map<int, Tally>& tallies) {
+    for (const auto& [label, tally] : tallies) {
+      if (label < 0) continue;  // examples without a label
+      result.groups.push_back({name + "=" + std::to_string(label), tally.token_acc(),
+                               tally.seq_acc(), tally.examples});
+    }
+  };
+  add_groups(task.group_name(), groups);
+  add_groups("distance", distances);
   return result;
 }
 

@@ -4,7 +4,8 @@
 // position is right when the argmax of its logits is the target. An example is right
 // when all its answer positions are, which is what greedy decoding would produce, so
 // seq_acc is exact match. Tasks with groups (agreement: the number of attractors) also
-// get accuracy per group.
+// get accuracy per group, and tasks whose examples say how far back the answer's source is
+// (Example::distance) accuracy per distance ("distance=5").
 //
 //   std::vector<tasks::Batch> batches = make_eval_batches(task, task.eval_examples(512, seed));
 //   EvalResult result = evaluate(model, task, batches);
@@ -36,7 +37,8 @@ struct EvalResult {
   double token_acc = 0;  // answer positions predicted right
   double seq_acc = 0;    // examples whose every answer position is right
   std::size_t samples = 0;
-  std::vector<GroupResult> groups;  // by group label, ascending; empty if the task has none
+  // By group label, ascending, then by distance, ascending; empty if the task has neither.
+  std::vector<GroupResult> groups;
 };
 
 // Examples packed into padded batches of at most `batch_size` rows (made once per run,

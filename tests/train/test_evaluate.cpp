@@ -132,25 +132,54 @@ TEST_CASE("evaluate: a model that predicts from the current token scores what th
   CHECK(model->is_training());  // evaluation mode was only for the evaluation
 }
 
-TEST_CASE("evaluate: per-group results add up to the totals") {
-  auto task = task_from("task: {type: agreement}");
-  auto model = small_model(*task);
-  const EvalResult result =
-      qkv::train::evaluate(*model, *task, qkv::train::make_eval_batches(*task, task->eval_examples(400, 2)));
-  REQUIRE(!result.groups.empty());
-  std::size_t samples = 0;
-  double seq_right = 0, tokens_right = 0;
-  for (const auto& group : result.groups) {
-    CHECK(group.name.rfind("attractors=", 0) == 0);
-    samples += group.samples;
-    seq_right += group.seq_acc * double(group.samples);
-    tokens_right += group.token_acc * double(group.samples);
+TEST_CASE("evaluate: per-group results add up to the totals, by attractors and by distance") {
+  for (const char* format : {"simple", "hard"}) {
+    CAPTURE(format);
+    auto task = task_from(std::string("task: {type: agreement, format: ") + format + "}");
+    auto model = small_model(*task);
+    const std::vector<qkv::tasks::Example> examples = task->eval_examples(400, 2);
+    const EvalResult result =
+        qkv::train::evaluate(*model, *task, qkv::train::make_eval_batches(*task, examples));
+    REQUIRE(!result.groups.empty());
+    // Each axis partitions the examples: attractors first, then distance, labels ascending.
+    std::map<std::string, std::size_t> expected_samples;
+    for (const auto& e : examples) {
+      ++expected_samples["attractors=" + std::to_string(e.group)];
+      ++expected_samples["distance=" + std::to_string(e.distance)];
+    }
+    CHECK(result.groups.size() == expected_samples.size());
+    for (const char* axis : {"attractors=", "distance="}) {
+      CAPTURE(axis);
+      std::size_t samples = 0;
+      double seq_right = 0, tokens_right = 0;
+      int previous = -1;
+      for (const auto& group : result.groups) {
+        if (group.name.rfind(axis, 0) != 0) continue;
+        const int label = std::stoi(group.name.substr(group.name.find('=') + 1));
+        CHECK(label > previous);
+        previous = label;
+        CHECK(group.samples == expected_samples.at(group.name));
+        samples += group.samples;
+        seq_right += group.seq_acc * double(group.samples);
+        tokens_right += group.token_acc * double(group.samples);
+      }
+      CHECK(samples == result.samples);
+      CHECK(seq_right == doctest::Approx(result.seq_acc * double(result.samples)));
+      // Two answer positions per example (the verb, then EOS): the groups' token accuracies
+      // add up too, and an example is right only when both positions are.
+      CHECK(tokens_right == doctest::Approx(result.token_acc * double(result.samples)));
+    }
+    CHECK(result.groups.front().name.rfind("attractors=", 0) == 0);
+    CHECK(result.groups.back().name.rfind("distance=", 0) == 0);
+    CHECK(result.seq_acc <= result.token_acc + 1e-12);
+    CHECK(result.token_acc <= (1 + result.seq_acc) / 2 + 1e-12);
   }
-  CHECK(samples == result.samples);
-  CHECK(seq_right == doctest::Approx(result.seq_acc * double(result.samples)));
-  // Two answer positions per example (the verb, then EOS): the groups' token accuracies
-  // add up too, and an example is right only when both positions are.
-  CHECK(tokens_right == doctest::Approx(result.token_acc * double(result.samples)));
-  CHECK(result.seq_acc <= result.token_acc + 1e-12);
-  CHECK(result.token_acc <= (1 + result.seq_acc) / 2 + 1e-12);
+}
+
+TEST_CASE("evaluate: a task without groups or distances reports none") {
+  auto task = task_from("task: {type: copy}");
+  auto model = small_model(*task);
+  const EvalResult result = qkv::train::evaluate(
+      *model, *task, qkv::train::make_eval_batches(*task, task->eval_examples(50, 2)));
+  CHECK(result.groups.empty());
 }
