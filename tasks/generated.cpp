@@ -1,6 +1,7 @@
 // GeneratedTask: the hash split of the prompt space into training and evaluation parts.
 #include "tasks/generated.hpp"
 
+#include <numeric>
 #include <stdexcept>
 
 namespace qkv::tasks {
@@ -45,6 +46,14 @@ std::vector<Example> GeneratedTask::eval_examples(std::size_t count, std::uint64
   examples.reserve(count);
   for (std::size_t i = 0; i < count; ++i) examples.push_back(draw_where(rng, true));
   return examples;
+}
+
+std::vector<std::size_t> choose_distinct(std::size_t n, std::size_t k, core::Rng& rng) {
+  std::vector<std::size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  for (std::size_t i = 0; i < k; ++i) std::swap(order[i], order[i + rng.below(n - i)]);
+  order.resize(k);
+  return order;
 }
 
 std::vector<std::string> letter_names(std::size_t n, const std::string& prefix) {

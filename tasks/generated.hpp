@@ -40,6 +40,10 @@ class GeneratedTask : public Task {
 // Names for n symbols: "a".."z" when n <= 26, else prefix + index ("s0", "s1", ...).
 std::vector<std::string> letter_names(std::size_t n, const std::string& prefix);
 
+// k distinct values of 0..n-1 in random order: the first k entries of a uniformly shuffled
+// 0..n-1 (partial Fisher-Yates, k draws). k <= n.
+std::vector<std::size_t> choose_distinct(std::size_t n, std::size_t k, core::Rng& rng);
+
 // Token id of the task's i-th own token (after PAD, SEP and EOS).
 inline Token own_token(std::size_t i) { return static_cast<Token>(i) + Task::first_own_id; }
 

@@ -1,7 +1,6 @@
 // RecallTask: key-value pairs, then queries; its options read from the config.
 #include "tasks/recall.hpp"
 
-#include <numeric>
 #include <stdexcept>
 
 namespace qkv::tasks {
@@ -46,15 +45,6 @@ std::vector<std::string> recall_tokens(const RecallTaskOptions& o) {
     names.push_back((o.values <= 10 ? "" : "v") + std::to_string(v));
   }
   return names;
-}
-
-// The first k entries of a uniformly shuffled 0..n-1 (partial Fisher-Yates).
-std::vector<std::size_t> choose_distinct(std::size_t n, std::size_t k, core::Rng& rng) {
-  std::vector<std::size_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  for (std::size_t i = 0; i < k; ++i) std::swap(order[i], order[i + rng.below(n - i)]);
-  order.resize(k);
-  return order;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "tasks/agreement.hpp"
 #include "tasks/copy.hpp"
 #include "tasks/file.hpp"
+#include "tasks/induction.hpp"
 #include "tasks/recall.hpp"
 #include "tasks/reverse.hpp"
 #include "tasks/sort.hpp"
@@ -67,6 +68,7 @@ void register_builtin_tasks(TaskRegistry& registry) {
   registry.add("sort", make_sort_task);
   registry.add("agreement", make_agreement_task);
   registry.add("recall", make_recall_task);
+  registry.add("induction", make_induction_task);
   registry.add("file", make_file_task);
 }
 

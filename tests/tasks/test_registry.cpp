@@ -126,11 +126,11 @@ TEST_CASE("task registry: a task registered with one line is made by name") {
 TEST_CASE("task registry: an unknown type names the known types and the closest") {
   CHECK_THROWS_WITH_AS(make_task(task_section("{type: cpoy}"), LossOn::answer, "", builtins()),
                        "test.yaml:1:14: task.type: unknown task type 'cpoy' (known types: "
-                       "agreement, copy, file, recall, reverse, sort); did you mean 'copy'?",
+                       "agreement, copy, file, induction, recall, reverse, sort); did you mean 'copy'?",
                        ConfigError);
   CHECK_THROWS_WITH_AS(make_task(task_section("zzzzzz"), LossOn::answer, "", builtins()),
                        doctest::Contains("unknown task type 'zzzzzz' (known types: agreement, "
-                                         "copy, file, recall, reverse, sort)"),
+                                         "copy, file, induction, recall, reverse, sort)"),
                        ConfigError);
   TaskRegistry own;
   own.add("first_token", make_first_token_task);
@@ -144,7 +144,8 @@ TEST_CASE("task registry: an unknown type names the known types and the closest"
 TEST_CASE("task registry: each name is registered once, with a factory") {
   TaskRegistry registry = builtins();
   CHECK(registry.types() ==
-        std::vector<std::string>{"agreement", "copy", "file", "recall", "reverse", "sort"});
+        std::vector<std::string>{"agreement", "copy", "file", "induction", "recall", "reverse",
+                                 "sort"});
   CHECK_THROWS_WITH_AS(registry.add("copy", make_first_token_task),
                        "task registry: task type 'copy' is already registered (each name can be "
                        "registered once)",
