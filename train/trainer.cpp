@@ -193,7 +193,12 @@ void Trainer::announce() const {
   const std::string resolved = to_yaml(config_);
   io::write_file_atomically(path("config.yaml"), resolved);
   print("# resolved config\n" + resolved);
-  print(fmt::format("# model: {} parameters\n", model_->parameter_count()));
+  // "N parameters (M in attention)": the learned counts an ablation compares; frozen
+  // matrices are saved but not trained, so they are counted apart.
+  const std::size_t frozen = model_->buffer_count();
+  print(fmt::format("# model: {} parameters ({} in attention){}\n", model_->parameter_count(),
+                    model_->attention_parameter_count(),
+                    frozen > 0 ? fmt::format(", {} frozen", frozen) : std::string()));
   if (options_.resume) {
     print(fmt::format("# resuming from {} at step {}\n", path("last.safetensors"), step_));
     if (resumed_from_yaml_ != resolved)
