@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <map>
 #include <stdexcept>
+#include <utility>
+
+#include "tasks/limits.hpp"
 
 namespace qkv::tasks {
 
@@ -92,6 +95,11 @@ AgreementTaskOptions read_agreement_options(const qkv::ConfigNode& node) {
     o.max_attractors = node.get<std::size_t>("max_attractors", o.max_attractors);
     o.max_fillers = node.get<std::size_t>("max_fillers", o.max_fillers);
     o.max_leading = node.get<std::size_t>("max_leading", o.max_leading);
+    for (const auto& [key, value] :
+         {std::pair{"max_attractors", o.max_attractors}, {"max_fillers", o.max_fillers},
+          {"max_leading", o.max_leading}})
+      node.require(value <= kMaxPositions, key,
+                   "at most " + std::to_string(kMaxPositions) + " (tasks/limits.hpp)");
     node.require(!o.fillers.empty() || (o.max_fillers == 0 && o.max_leading == 0), "fillers",
                  "at least one filler word while max_fillers or max_leading is positive");
     return o;
@@ -113,6 +121,11 @@ AgreementTaskOptions read_agreement_options(const qkv::ConfigNode& node) {
   o.max_modifiers = node.get<std::size_t>("max_modifiers", o.max_modifiers);
   o.max_depth = node.get<std::size_t>("max_depth", o.max_depth);
   o.max_noun_fillers = node.get<std::size_t>("max_noun_fillers", o.max_noun_fillers);
+  for (const auto& [key, value] :
+       {std::pair{"max_intro", o.max_intro}, {"max_modifiers", o.max_modifiers},
+        {"max_depth", o.max_depth}, {"max_noun_fillers", o.max_noun_fillers}})
+    node.require(value <= kMaxPositions, key,
+                 "at most " + std::to_string(kMaxPositions) + " (tasks/limits.hpp)");
   node.require(!o.fillers.empty() || o.max_noun_fillers == 0, "fillers",
                "at least one filler word while max_noun_fillers is positive");
   return o;

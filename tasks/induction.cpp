@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
+
+#include "tasks/limits.hpp"
 
 namespace qkv::tasks {
 
@@ -35,6 +38,12 @@ InductionTaskOptions read_induction_options(const qkv::ConfigNode& node) {
   o.min_len = node.get<std::size_t>("min_len", o.min_len);
   o.max_len = node.get<std::size_t>("max_len", o.max_len);
   o.continuation = node.get<std::size_t>("continuation", o.continuation);
+  node.require(o.symbols <= kMaxOwnTokens, "symbols",
+               "at most " + std::to_string(kMaxOwnTokens) + " symbols (tasks/limits.hpp)");
+  for (const auto& [key, value] : {std::pair{"min_len", o.min_len}, {"max_len", o.max_len},
+                                   {"continuation", o.continuation}})
+    node.require(value <= kMaxPositions, key,
+                 "at most " + std::to_string(kMaxPositions) + " (tasks/limits.hpp)");
   node.require(o.continuation >= 1, "continuation", "at least 1 token");
   node.require(o.min_len > o.continuation, "min_len",
                "more than " + node.path() + ".continuation (" + std::to_string(o.continuation) +

@@ -2,6 +2,9 @@
 #include "tasks/recall.hpp"
 
 #include <stdexcept>
+#include <utility>
+
+#include "tasks/limits.hpp"
 
 namespace qkv::tasks {
 
@@ -34,6 +37,11 @@ RecallTaskOptions read_recall_options(const qkv::ConfigNode& node) {
                "1.." + node.path() + ".keys (" + std::to_string(o.keys) +
                    ") pairs: a prompt's keys differ");
   o.queries = node.get<std::size_t>("queries", o.queries);
+  for (const auto& [key, value] : {std::pair{"keys", o.keys}, {"values", o.values}})
+    node.require(value <= kMaxOwnTokens, key,
+                 "at most " + std::to_string(kMaxOwnTokens) + " symbols (tasks/limits.hpp)");
+  node.require(o.pairs <= kMaxPositions, "pairs",
+               "at most " + std::to_string(kMaxPositions) + " (tasks/limits.hpp)");
   node.require(o.queries >= 1 && o.queries <= o.pairs, "queries",
                "1.." + node.path() + ".pairs (" + std::to_string(o.pairs) + ") queries");
   return o;

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "strict_yaml/closest_match.hpp"
+#include "strict_yaml/text.hpp"
 #include "tasks/agreement.hpp"
 #include "tasks/copy.hpp"
 #include "tasks/file.hpp"
@@ -94,7 +95,7 @@ std::unique_ptr<Task> make_task(const TypedSection& section, LossOn loss_on,
     options.finish();
     if (!state.empty() && task->state().empty()) {
       options.fail("type", "task " + section.type + " takes no saved state: it saves none (got '" +
-                               state + "')");
+                               quote_for_message(state) + "')");
     }
     if (state.empty()) {
       // Fails now, not at the first step or evaluation, when the prompt space is too small

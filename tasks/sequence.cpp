@@ -2,6 +2,9 @@
 #include "tasks/sequence.hpp"
 
 #include <stdexcept>
+#include <utility>
+
+#include "tasks/limits.hpp"
 
 namespace qkv::tasks {
 
@@ -25,9 +28,13 @@ SequenceTaskOptions read_sequence_options(const qkv::ConfigNode& node) {
   SequenceTaskOptions o;
   o.symbols = node.get<std::size_t>("symbols", o.symbols);
   node.require(o.symbols >= 1, "symbols", "at least 1 symbol");
+  node.require(o.symbols <= kMaxOwnTokens, "symbols",
+               "at most " + std::to_string(kMaxOwnTokens) + " symbols (tasks/limits.hpp)");
   o.min_len = node.get<std::size_t>("min_len", o.min_len);
   node.require(o.min_len >= 1, "min_len", "a length of at least 1");
   o.max_len = node.get<std::size_t>("max_len", o.max_len);
+  node.require(o.max_len <= kMaxPositions, "max_len",
+               "at most " + std::to_string(kMaxPositions) + " (tasks/limits.hpp)");
   node.require(o.max_len >= o.min_len, "max_len",
                "a length of at least " + node.path() + ".min_len (" +
                    std::to_string(o.min_len) + ")");

@@ -407,8 +407,8 @@ TEST_CASE("tasks: the file task reads examples and builds its vocabulary") {
     // A state from before EOS (format 1) is named as such.
     CHECK_THROWS_WITH_AS(make(section, LossOn::answer,
                               "{format: 1, max_seq_len: 7, vocabulary: [a, c]}"),
-                         doctest::Contains("format 1 is not supported (this qkv reads format 2; "
-                                           "format 1 predates the EOS token)"),
+                         doctest::Contains("format 1 is not supported (this qkv reads formats "
+                                           "2 to 3; format 1 predates the EOS token)"),
                          ConfigError);
   }
   SUBCASE("without an eval file, evaluation uses the training examples") {
