@@ -41,6 +41,10 @@ TypedSection read_positional(const ConfigNode& model, const std::string& default
   return positional;
 }
 
+std::string at_most(std::size_t limit) {
+  return "at most " + std::to_string(limit) + " (layers/build_model.hpp)";
+}
+
 }  // namespace
 
 TransformerOptions read_transformer_options(const ConfigNode& model) {
@@ -48,12 +52,16 @@ TransformerOptions read_transformer_options(const ConfigNode& model) {
   TransformerOptions o;
   o.d_model = model.get<std::size_t>("d_model");
   model.require(o.d_model > 0, "d_model", "a positive width");
+  model.require(o.d_model <= kMaxModelWidth, "d_model", at_most(kMaxModelWidth));
   o.heads = model.get<std::size_t>("heads");
   model.require(o.heads > 0, "heads", "a positive number of heads");
+  model.require(o.heads <= kMaxHeads, "heads", at_most(kMaxHeads));
   o.layers = model.get<std::size_t>("layers");
   model.require(o.layers > 0, "layers", "at least one layer");
+  model.require(o.layers <= kMaxLayers, "layers", at_most(kMaxLayers));
   o.d_ff = model.get<std::size_t>("d_ff", 4 * o.d_model);
   model.require(o.d_ff > 0, "d_ff", "a positive width");
+  model.require(o.d_ff <= kMaxHiddenWidth, "d_ff", at_most(kMaxHiddenWidth));
   o.activation = parse_activation(
       model.get_choice("activation", {"gelu", "relu"}, activation_name(defaults.activation)));
   o.dropout = model.get<double>("dropout", defaults.dropout);

@@ -4,10 +4,11 @@
 // Schema (every key read through ConfigNode; defaults in brackets):
 //
 //   model:
-//     d_model: 64            # required: the residual stream width C
-//     heads: 4               # required
-//     layers: 2              # required, >= 1
-//     d_ff: 256              # [4 * d_model] the built-in feed_forward's hidden width
+//     d_model: 64            # required: the residual stream width C, at most 16384
+//     heads: 4               # required, at most 1024
+//     layers: 2              # required, 1 to 1024
+//     d_ff: 256              # [4 * d_model] the built-in feed_forward's hidden width, at
+//                            #   most 65536 (so is its `hidden`)
 //     activation: gelu       # [gelu] gelu (exact, erf) | relu, for the built-in feed_forward
 //     dropout: 0.0           # [0] embedding and residual dropout, in [0, 1); the built-in
 //                            #   attention's default
@@ -70,6 +71,14 @@
 #include "strict_yaml/config_writer.hpp"
 
 namespace qkv::layers {
+
+// The upper bounds of the section's sizes: far above what trains on a CPU, low enough that
+// a typo of a few zeros is an error at its key rather than an allocation that never ends
+// (`layers: 1000000` hung). Whether a run fits in memory is the trainer's check.
+constexpr std::size_t kMaxModelWidth = 16384;   // d_model
+constexpr std::size_t kMaxHeads = 1024;
+constexpr std::size_t kMaxLayers = 1024;
+constexpr std::size_t kMaxHiddenWidth = 65536;  // d_ff, and feed_forward's hidden
 
 // The section's options, or a ConfigError naming the key, what was expected and what was
 // found (including keys nobody reads; the slots' own keys are build_model's to check).

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "layers/attention.hpp"
+#include "layers/build_model.hpp"
 #include "layers/feed_forward.hpp"
 #include "layers/layer_norm.hpp"
 #include "layers/positional_encoding.hpp"
@@ -104,6 +105,8 @@ std::shared_ptr<Layer> make_feed_forward(const ConfigNode& options, const LayerC
   o.dim = context.d_model;
   o.hidden = options.get<std::size_t>("hidden", context.d_ff);
   options.require(o.hidden > 0, "hidden", "a positive width");
+  options.require(o.hidden <= kMaxHiddenWidth, "hidden",
+                  "at most " + std::to_string(kMaxHiddenWidth) + " (layers/build_model.hpp)");
   o.activation = parse_activation(options.get_choice(
       "activation", {"gelu", "relu"}, activation_name(context.activation)));
   return std::make_shared<FeedForward>(o, rng);
