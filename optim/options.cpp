@@ -64,8 +64,11 @@ std::optional<OptionError> adam_error(const OptimizerOptions& o) {
   if (!beta_ok(o.betas[0]) || !beta_ok(o.betas[1])) {
     return OptionError{"betas", "values in [0, 1)", betas_text(o)};
   }
-  if (!finite_non_negative(o.eps)) {
-    return OptionError{"eps", "a non-negative number", format_number(o.eps)};
+  // eps 0 divides 0 by 0 wherever a parameter has had only zero gradients (the embedding
+  // row of a token no batch used): its weight turns NaN at the first step.
+  if (!(std::isfinite(o.eps) && o.eps > 0)) {
+    return OptionError{"eps", "a positive number (0 makes 0/0 where a gradient is 0)",
+                       format_number(o.eps)};
   }
   return std::nullopt;
 }

@@ -44,7 +44,7 @@ struct OptimizerOptions {
   double lr = 1e-3;            // > 0, finite
   // adam, adamw
   std::array<double, 2> betas = {0.9, 0.999};  // each in [0, 1)
-  double eps = 1e-8;                           // >= 0, finite
+  double eps = 1e-8;                           // > 0, finite
   // sgd
   double momentum = 0.0;   // [0, 1)
   double dampening = 0.0;  // [0, 1]

@@ -109,7 +109,11 @@ TEST_CASE("optimizer options: bad values name the option, value and range") {
   o.betas = {0.9, -0.5};
   fails(adamw, "adamw: option betas = [0.9, -0.5] is out of range; expected values in [0, 1)");
   o.eps = -1e-8;
-  fails(adamw, "adamw: option eps = -1e-08 is out of range; expected a non-negative number");
+  fails(adamw, "adamw: option eps = -1e-08 is out of range; expected a positive number (0 makes "
+               "0/0 where a gradient is 0)");
+  o.eps = 0;  // made NaN weights at the first step (#12)
+  fails(adam, "adam: option eps = 0 is out of range; expected a positive number (0 makes 0/0 "
+              "where a gradient is 0)");
   o.weight_decay = -0.1;
   fails(adamw, "adamw: option weight_decay = -0.1 is out of range; expected a non-negative "
                "number");

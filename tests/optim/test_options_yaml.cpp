@@ -111,7 +111,9 @@ TEST_CASE("optim section: out-of-range values name the key, file and line") {
   fails("optim: {lr: 0}\n", "optim.lr: expected a positive learning rate, found 0");
   fails("optim: {betas: [0.9, 1.5]}\n", "optim.betas: expected values in [0, 1), found");
   fails("optim: {betas: [0.9, 0.95, 0.99]}\n", "optim.betas: expected two values [beta1, beta2]");
-  fails("optim: {eps: -1}\n", "optim.eps: expected a non-negative number, found -1");
+  fails("optim: {eps: -1}\n", "optim.eps: expected a positive number (0 makes 0/0 where a "
+                              "gradient is 0), found -1");
+  fails("optim: {eps: 0}\n", "optim.eps: expected a positive number");
   fails("optim: {type: sgd, momentum: 1}\n", "optim.momentum: expected a value in [0, 1), found 1");
   fails("optim: {type: sgd, nesterov: true}\n",
         "optim.nesterov: expected false unless optim.momentum is positive, found true");
