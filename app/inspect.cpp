@@ -33,8 +33,10 @@ namespace {
 
 constexpr std::size_t kPictureSamples = 4;  // --out without an input
 
-// Token names to ids; an unknown name (or PAD) is an error listing the task's tokens.
-std::vector<tasks::Token> encode_input(const tasks::Task& task, const std::string& text) {
+// Token names to ids; an unknown name (or PAD) is an error listing the task's tokens, and
+// more tokens than the model reads an error naming both counts.
+std::vector<tasks::Token> encode_input(const tasks::Task& task, const std::string& text,
+                                       std::size_t max_len) {
   const std::vector<std::string>& names = task.token_names();
   std::vector<tasks::Token> ids;
   std::istringstream words(text);
@@ -51,6 +53,9 @@ std::vector<tasks::Token> encode_input(const tasks::Task& task, const std::strin
     ids.push_back(id);
   }
   if (ids.empty()) throw std::invalid_argument("--input: no tokens given");
+  if (ids.size() > max_len)
+    throw std::invalid_argument("--input has " + std::to_string(ids.size()) +
+                                " tokens; the model reads at most " + std::to_string(max_len));
   return ids;
 }
 
@@ -120,7 +125,7 @@ inspect::Inspection inspect_checkpoint(const std::string& path, const Checkpoint
   inspect::InspectOptions options;
   options.source = path;
   options.seed = inputs.seed.value_or(loaded.config.seed);
-  if (!inputs.text.empty()) options.inputs.push_back(encode_input(*loaded.task, inputs.text));
+  if (!inputs.text.empty()) options.inputs.push_back(encode_input(*loaded.task, inputs.text, loaded.model->max_len()));
   if (inputs.sample)
     for (const tasks::Example& e : loaded.task->eval_examples(*inputs.sample, options.seed))
       options.inputs.push_back(inspect::model_input(*loaded.task, e));

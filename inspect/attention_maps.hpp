@@ -5,7 +5,8 @@
 //
 // Maps come from the attention slot's AttentionLayer (capture_attention), so a user's
 // attention layer is inspected like the built-in one. Each input is its own forward pass
-// (no padding), in evaluation mode and without a graph; the model's modes are restored.
+// (no padding), in evaluation mode and without a graph; the model's training mode is
+// restored, and attention capture is off afterwards.
 //
 //   std::vector<std::vector<Token>> inputs = {model_input(task, example), task.encode("a b SEP a")};
 //   std::vector<AttentionSample> samples = collect_attention(model, task, inputs);

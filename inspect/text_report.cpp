@@ -122,6 +122,9 @@ void add_maps(const Inspection& in, std::size_t maps_of, std::size_t width, std:
     for (const std::string& t : sample.tokens) text += (text.empty() ? "" : " ") + t;
     out += "\ninput " + std::to_string(n + 1) + " of " + std::to_string(in.samples.size()) + ": " +
            text + "\n";
+    if (!sample.roles.sep)
+      out += "(no SEP: no row reads an answer, so there is no SEP or source score; give\n"
+             "\"prompt SEP answer\" to see the answer being read)\n";
     for (std::size_t l = 0; l < sample.maps.size(); ++l) {
       // Each head's block: a title, then its grid; blocks side by side while they fit.
       std::vector<std::vector<std::string>> blocks;

@@ -215,7 +215,12 @@ TEST_CASE("qkv inspect --input: the typed tokens, and an unknown one listed agai
               "--input: unknown token 'zz' (the copy task's tokens: SEP EOS a b c");
   std::string too_long;
   for (int i = 0; i < 40; ++i) too_long += "a ";
-  check_error(run_qkv({"inspect", best_checkpoint(), "--input", too_long}), "the model reads at most");
+  check_error(run_qkv({"inspect", best_checkpoint(), "--input", too_long}),
+              "--input has 40 tokens; the model reads at most");
+  const CliResult no_sep = run_qkv({"inspect", best_checkpoint(), "--input", "a b c",
+                                    "--importance-samples", "0"});
+  REQUIRE_MESSAGE(no_sep.code == 0, no_sep.err);
+  CHECK(no_sep.out.find("(no SEP: no row reads an answer") != std::string::npos);
 }
 
 TEST_CASE("qkv inspect: hostile or wrong files are one-line errors") {
