@@ -127,8 +127,9 @@ std::string section_maps(const Inspection& in) {
 
 std::string section_scores(const Inspection& in) {
   if (in.scores.empty()) return "";
-  std::string h = "<h2>Pattern scores</h2><p>Mean attention, over " + std::to_string(in.samples.size()) +
-                  " input(s), to the position itself, the previous one, the first, SEP (rows "
+  const std::size_t n = in.samples.size();
+  std::string h = "<h2>Pattern scores</h2><p>Mean attention, over " + std::to_string(n) +
+                  (n == 1 ? " input" : " inputs") + ", to the position itself, the previous one, the first, SEP (rows "
                   "from SEP on) and the answer's <i>source</i>: the prompt position the token "
                   "being predicted is read from (copy: the same position; reverse: the mirrored "
                   "one; sort: every copy of the token; agreement: the subject; recall: the "
@@ -179,7 +180,7 @@ table.sim{display:inline-table;vertical-align:top}caption{font-weight:bold;text-
 #qkv-tip{position:fixed;pointer-events:none;background:#222;color:#fff;padding:4px 8px;
 border-radius:4px;font:13px 'DejaVu Sans Mono',monospace;display:none;z-index:10}
 #qkv-errors{color:#b00}svg rect.hover{stroke:#e6550d;stroke-width:2}
-.charts{display:flex;flex-wrap:wrap;gap:12px}
+.charts{display:flex;flex-wrap:wrap;gap:12px}.sample svg{width:100%;max-width:980px;height:auto}
 )";
 
 // Hover: weight and tokens of the cell under the pointer; the input switch. Errors of any
