@@ -2,10 +2,13 @@
 // running the qkv command in a forked child (a new process, as a user's resume would be).
 #pragma once
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -18,9 +21,20 @@
 
 namespace qkv::test {
 
-// An empty folder under the build tree, named for the test.
+// An empty folder under the build tree, named for the test and this process: CTest runs
+// test cases in parallel processes, which must not wipe each other's folders. Folders of
+// the same name left by processes that have ended are removed.
 inline std::string fresh_dir(const std::string& name) {
-  const std::filesystem::path dir = std::filesystem::path(QKV_BINARY_DIR) / "test_runs" / name;
+  const std::filesystem::path runs = std::filesystem::path(QKV_BINARY_DIR) / "test_runs";
+  std::error_code ignored;
+  for (const auto& entry : std::filesystem::directory_iterator(runs, ignored)) {
+    const std::string file = entry.path().filename().string();
+    if (file.compare(0, name.size() + 1, name + ".") != 0) continue;
+    const long pid = std::strtol(file.c_str() + name.size() + 1, nullptr, 10);
+    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+      std::filesystem::remove_all(entry.path(), ignored);
+  }
+  const std::filesystem::path dir = runs / (name + "." + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();

@@ -13,6 +13,7 @@
 #include "tasks/registry.hpp"
 #include "train/config.hpp"
 #include "train/trainer.hpp"
+#include "tests/run_util.hpp"
 
 namespace qkv::test {
 
@@ -60,8 +61,7 @@ struct TrainedRun {
 inline const TrainedRun& trained_copy_run() {
   static const TrainedRun run = [] {
     TrainedRun r;
-    r.dir = (std::filesystem::path(QKV_BINARY_DIR) / "test_runs" / "inspect_copy").string();
-    std::filesystem::remove_all(r.dir);
+    r.dir = fresh_dir("inspect_copy");
     train::TrainerOptions options;
     options.out_dir = r.dir;
     options.out = nullptr;

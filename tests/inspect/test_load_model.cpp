@@ -14,7 +14,9 @@
 #include "train/config.hpp"
 #include "train/evaluate.hpp"
 #include "train/trainer.hpp"
+#include "tests/run_util.hpp"
 
+using qkv::test::fresh_dir;
 using namespace qkv;
 
 namespace {
@@ -26,13 +28,6 @@ model: {d_model: 16, heads: 2, layers: 2, d_ff: 32}
 optim: {type: adam, lr: 0.003}
 train: {steps: 30, batch_size: 16, eval_every: 30, eval_samples: 64, log_every: 10}
 )";
-
-std::string fresh_dir(const std::string& name) {
-  const std::filesystem::path dir = std::filesystem::path(QKV_BINARY_DIR) / "test_runs" / name;
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir.string();
-}
 
 struct Run {
   std::string checkpoint;
