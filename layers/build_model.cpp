@@ -41,6 +41,19 @@ TypedSection read_positional(const ConfigNode& model, const std::string& default
   return positional;
 }
 
+// The built-in attention with its projections as they default (learned) splits d_model
+// between the heads. Checked here, at model.heads, rather than by the layer's factory,
+// which knows only its own section: an error there was blamed on that section's source
+// (--set, when an override had made it) for a file's heads.
+void check_heads_divide(const ConfigNode& model, const TransformerOptions& o) {
+  if (o.attention.type != "multi_head_attention") return;
+  for (const char* key : {"projections", "qk", "wq", "wk", "wv"})
+    if (o.attention.options.has(key)) return;  // the factory checks what these make of it
+  model.require(o.d_model % o.heads == 0, "heads",
+                "a divisor of model.d_model (" + std::to_string(o.d_model) +
+                    "): wq and wk, learned or frozen, need d_model divisible by heads");
+}
+
 std::string at_most(std::size_t limit) {
   return "at most " + std::to_string(limit) + " (layers/build_model.hpp)";
 }
@@ -74,6 +87,7 @@ TransformerOptions read_transformer_options(const ConfigNode& model) {
   o.norm = read_norm(model, defaults.norm.type);
   o.attention = read_slot(model, "attention", defaults.attention.type, false);
   o.ffn = read_slot(model, "ffn", defaults.ffn.type, true);
+  check_heads_divide(model, o);
   model.finish();  // the slots' keys are left to their factories (see build_model)
   return o;
 }

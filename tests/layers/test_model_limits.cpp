@@ -1,5 +1,6 @@
 // The model section's sizes have upper bounds (issue #12): past them a ConfigError names the
-// key before anything is allocated (`layers: 1000000` hung).
+// key before anything is allocated (`layers: 1000000` hung); and an error of the file's is
+// blamed on the file even when --set made the section it shows up in.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -34,4 +35,14 @@ TEST_CASE("model options: sizes past their limits are errors at their keys") {
   core::Rng rng(0);
   CHECK_THROWS_WITH_AS(build_model(wide_ffn, 5, 4, rng),
                        doctest::Contains("model.ffn.hidden: expected at most 65536"), ConfigError);
+}
+
+TEST_CASE("model options: heads that do not divide d_model are the file's error, not --set's") {
+  // The attention section comes from --set alone; the heads from the file.
+  ConfigNode root = ConfigNode::parse("model: {d_model: 16, heads: 3, layers: 1}\n", "bad.yaml");
+  root.apply_override("model.attention.causal=true");
+  CHECK_THROWS_WITH_AS(read_transformer_options(root.child("model")),
+                       "bad.yaml:1:29: model.heads: expected a divisor of model.d_model (16): "
+                       "wq and wk, learned or frozen, need d_model divisible by heads, found 3",
+                       ConfigError);
 }
