@@ -87,6 +87,9 @@ int run_chosen(const std::vector<AddedVerb>& verbs, std::FILE* out, std::FILE* e
   try {
     for (const AddedVerb& verb : verbs)
       if (verb.command->parsed()) verb.run(out);
+  } catch (const VerbExit& exit) {
+    std::fprintf(err, "qkv: %s\n", exit.message.c_str());
+    return exit.code;
   } catch (const std::exception& error) {
     std::fprintf(err, "qkv: error: %s\n", error.what());
     return 1;

@@ -6,9 +6,11 @@
 // qkv::app::main (main.hpp); run_cli takes the arguments, output and error streams given,
 // so that tests can run the command in-process or in a forked child.
 //
-//   qkv train CONFIG.yaml [--out DIR] [--set key.path=value ...] [--resume] [--stop-at ACC]
+//   qkv train CONFIG.yaml [--out DIR] [--set key.path=value ...] [--resume [--force]]
+//             [--stop-at ACC]
 //       prints the resolved config and the parameter count, then progress; writes DIR
-//       (default runs/<config name>): config.yaml, metrics.jsonl, last/best.safetensors
+//       (default runs/<config name>): config.yaml, metrics.jsonl, last/best.safetensors;
+//       Ctrl-C saves last.safetensors and says how to resume
 //   qkv eval CHECKPOINT [--samples N] [--data FILE] [--seed S] [--show]
 //       prints {"loss":…,"token_acc":…,"seq_acc":…,"samples":…} on one line (--show: each
 //       example's prompt, target and greedy answer before it, the wrong ones marked)
@@ -19,8 +21,8 @@
 //   int code = run_cli({"qkv", "eval", "runs/copy/best.safetensors"}, stdout, stderr);
 //
 // Returns the exit code: 0 on success (and for --help), 2 for an unknown verb, CLI11's
-// code (100-127) for bad arguments, 1 when the verb fails; the message goes to `err` on
-// one line.
+// code (100-127) for bad arguments, 1 when the verb fails, 130 or 143 when a training was
+// stopped by SIGINT or SIGTERM (after saving it); the message goes to `err` on one line.
 //
 // A verb (app/<name>.cpp; CLI11 is needed only there):
 //
@@ -50,6 +52,13 @@ namespace qkv::app {
 // What a verb does once its arguments are parsed. It reports failure by throwing a
 // std::exception, whose what() becomes the line "qkv: error: <what>".
 using VerbRun = std::function<void(std::FILE* out)>;
+
+// Thrown by a verb that ends on purpose with another exit code than 0 or 1 (a training
+// stopped by SIGINT: 130, by SIGTERM: 143); `message` becomes the line "qkv: <message>".
+struct VerbExit {
+  int code;
+  std::string message;
+};
 
 struct Verb {
   const char* name;         // the subcommand: `qkv <name> ...`

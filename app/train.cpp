@@ -1,6 +1,12 @@
-// `qkv train CONFIG.yaml [--out DIR] [--set key.path=value ...] [--resume] [--stop-at ACC]`:
-// trains the model a config describes into a run folder (default runs/<config name>),
-// printing the resolved config, the parameter count and progress (see train/trainer.hpp).
+// `qkv train CONFIG.yaml [--out DIR] [--set key.path=value ...] [--resume [--force]]
+// [--stop-at ACC]`: trains the model a config describes into a run folder (default
+// runs/<config name>), printing the resolved config, the parameter count and progress (see
+// train/trainer.hpp).
+//
+// Ctrl-C (SIGINT) or SIGTERM stops the run after its current step: last.safetensors is
+// written, the command prints where it is and the command line that continues it, and
+// exits with 130 or 143 (a second Ctrl-C exits at once).
+#include <cmath>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +17,7 @@
 
 #include "app/cli.hpp"
 #include "train/config.hpp"
+#include "train/stop_signals.hpp"
 #include "train/trainer.hpp"
 
 namespace qkv::app {
@@ -22,19 +29,64 @@ struct TrainArgs {
   std::string out;
   std::vector<std::string> sets;
   bool resume = false;
+  bool force = false;
   std::optional<double> stop_at;
 };
 
+// `word` as a POSIX shell reads it back: as it is when it is plain, else single-quoted.
+std::string shell_word(const std::string& word) {
+  if (!word.empty() && word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                              "0123456789_./-=:,+@%") == std::string::npos)
+    return word;
+  std::string quoted = "'";
+  for (const char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+// The command line that continues the run where it stopped.
+std::string resume_command(const TrainArgs& args, const std::string& out_dir) {
+  std::string command = "qkv train " + shell_word(args.config) + " --out " + shell_word(out_dir);
+  for (const std::string& set : args.sets) command += " --set " + shell_word(set);
+  return command + " --resume";
+}
+
 void train_command(const TrainArgs& args, std::FILE* out) {
+  if (args.force && !args.resume)
+    throw std::invalid_argument("--force applies to --resume only (it continues a run whose "
+                                "task changed)");
   train::Config config = train::load_config(args.config, args.sets);
   train::TrainerOptions options;
   options.out_dir = args.out.empty() ? "runs/" + config.name : args.out;
   options.resume = args.resume;
+  options.force = args.force;
   options.out = out;
   options.stop_at_seq_acc = args.stop_at;
+  options.stop_on_signals = true;
   train::Trainer trainer(std::move(config), options);
-  trainer.run();
+  const train::TrainSummary summary = trainer.run();
+  if (summary.stopped_by == 0) return;
+  throw VerbExit{128 + summary.stopped_by,
+                 std::string("stopped by ") + train::StopSignals::name(summary.stopped_by) +
+                     " after step " + std::to_string(summary.steps) + ": saved " +
+                     options.out_dir + "/last.safetensors; continue with: " +
+                     resume_command(args, options.out_dir)};
 }
+
+// CLI::Range lets NaN through (every comparison with it is false).
+const CLI::Validator kAccuracy(
+    [](std::string& text) {
+      double value = NAN;
+      try {
+        std::size_t used = 0;
+        value = std::stod(text, &used);
+        if (used != text.size()) value = NAN;
+      } catch (const std::exception&) {
+        value = NAN;
+      }
+      return value >= 0 && value <= 1 ? std::string()
+                                      : "expected an accuracy in [0, 1], found " + text;
+    },
+    "ACC in [0, 1]");
 
 VerbRun add_train_options(CLI::App& command) {
   auto args = std::make_shared<TrainArgs>();
@@ -47,9 +99,12 @@ VerbRun add_train_options(CLI::App& command) {
       ->type_name("KEY.PATH=VALUE")
       ->allow_extra_args(false);
   command.add_flag("--resume", args->resume, "continue from the run folder's last.safetensors");
+  command.add_flag("--force", args->force,
+                   "with --resume: continue even though the config's task differs from the "
+                   "run's (noted in metrics.jsonl)");
   command.add_option("--stop-at", args->stop_at,
                      "stop once eval seq_acc reaches this value (e.g. 0.99)")
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(kAccuracy);
   return [args](std::FILE* out) { train_command(*args, out); };
 }
 

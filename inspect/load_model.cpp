@@ -1,11 +1,13 @@
 // load_model: checkpoint -> config -> task -> model -> weights.
 #include "inspect/load_model.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "core/random.hpp"
 #include "io/checkpoint.hpp"
 #include "layers/build_model.hpp"
+#include "train/resources.hpp"
 
 namespace qkv::inspect {
 
@@ -31,10 +33,21 @@ void check_vocabulary(const std::string& path, const std::vector<std::string>& s
 
 LoadedModel load_model(const std::string& checkpoint_path, const layers::LayerRegistry& registry) {
   const io::Checkpoint checkpoint = io::load_checkpoint(checkpoint_path);
-  LoadedModel loaded{train::parse_config(checkpoint.config_yaml, checkpoint_path + " (its config)",
-                                         {}, checkpoint.task_state),
+  // The saved config is someone else's: no path in it is opened (parse_checkpoint_config),
+  // and its sizes must fit this machine before the model is built.
+  LoadedModel loaded{train::parse_checkpoint_config(checkpoint.config_yaml,
+                                                    checkpoint_path + " (its config)",
+                                                    checkpoint.task_state),
                      nullptr, nullptr, {}, checkpoint.step};
   loaded.task = loaded.config.make_task(checkpoint.task_state);
+  // Another machine's choice: more BLAS threads than cores made OpenBLAS hang at exit.
+  loaded.config.train.threads = std::min(loaded.config.train.threads, train::available_cores());
+  try {
+    train::check_memory(train::estimate_memory(loaded.config, loaded.task->vocab_size(),
+                                               loaded.task->max_seq_len(), /*training=*/false));
+  } catch (const std::runtime_error& error) {
+    throw std::runtime_error("checkpoint '" + checkpoint_path + "': " + error.what());
+  }
   core::Rng init_rng(loaded.config.seed);  // the weights are replaced by the checkpoint's
   loaded.model = layers::build_model(loaded.config.model, loaded.task->vocab_size(),
                                      loaded.task->max_seq_len(), init_rng, registry);

@@ -11,6 +11,10 @@
 //   ActivationCache cache = run_with_cache(*m.model, core::Ids{{1, ids.size()}, ids});
 //   std::printf("step %zu, vocab %s..\n", m.step, m.vocabulary[2].c_str());
 //
+// A checkpoint is someone else's file: no path in its saved config is opened (a file
+// task's eval examples come from the checkpoint itself, see tasks/file.hpp), and the model
+// it describes must fit in the memory available before it is built (train/resources.hpp).
+//
 // Every error is one line naming the file: not a checkpoint, truncated or corrupt (from
 // io::load_checkpoint), a config that no longer reads (a ConfigError naming the key; an
 // unregistered layer type names the known ones), a tensor missing, unknown or of another
@@ -31,7 +35,8 @@
 namespace qkv::inspect {
 
 struct LoadedModel {
-  train::Config config;                        // the run's resolved config, as saved
+  train::Config config;                        // the run's resolved config, as saved (its
+                                               // train.threads capped at this machine's cores)
   std::unique_ptr<tasks::Task> task;           // the task it describes
   std::shared_ptr<layers::Transformer> model;  // the checkpoint's weights, in eval mode
   std::vector<std::string> vocabulary;         // id -> token name (task->token_names(),

@@ -45,7 +45,7 @@ void add_line(const nlohmann::json& object, const std::string& path, std::size_t
     m.eval_loss.push_back(number(object, "loss", path, line));
     m.token_acc.push_back(number(object, "token_acc", path, line));
     m.seq_acc.push_back(number(object, "seq_acc", path, line));
-  } else {
+  } else if (*split != "note") {  // a note records a deliberate change (--resume --force)
     bad_line(path, line, "expected a 'split' of \"train\" or \"eval\", found " + split->dump());
   }
 }

@@ -18,7 +18,18 @@
 //
 // Relative data paths (task.train_file, ...) are resolved against the folder of the file
 // that gave them (the current folder for --set) and stored absolute, so the resolved
-// config reads the same from anywhere.
+// config reads the same from anywhere. A checkpoint's saved config is read with
+// parse_checkpoint_config: its paths are never opened (a checkpoint is someone else's
+// file), and the task comes back from the checkpoint's saved task state.
+//
+// Limits: every size has an upper bound, an error at its key past it: train.batch_size
+// 65536, train.eval_samples 1000000, train.threads the cores this process may use (a
+// saved config is not held to that: its readers cap the threads); the model's in
+// layers/build_model.hpp, the tasks' in tasks/limits.hpp (at most 100000 tokens of a
+// task's own and 4096 positions, checked for every task here), the text's in
+// strict_yaml/config_node.hpp. Every token name must be UTF-8 without NUL bytes, as
+// every string of the config is: they are all written into checkpoints. Whether a run
+// fits in memory is checked before the model is built (resources.hpp).
 //
 // The model's layer sections (attention, norm, ffn, positional) are read by the layers'
 // factories when the model is built (once, by whoever trains or evaluates); only then are
@@ -46,12 +57,15 @@ namespace qkv::train {
 
 using qkv::ConfigError;
 
+constexpr std::size_t kMaxBatchSize = 65536;
+constexpr std::size_t kMaxEvalSamples = 1000000;  // also qkv eval --samples
+
 struct TrainConfig {
   std::size_t steps = 1000;           // > 0
-  std::size_t batch_size = 32;        // > 0
+  std::size_t batch_size = 32;        // 1..kMaxBatchSize
   std::size_t eval_every = 100;       // > 0; also after the last step
-  std::size_t eval_samples = 512;     // > 0
-  std::size_t threads = 1;            // > 0: OpenBLAS threads
+  std::size_t eval_samples = 512;     // 1..kMaxEvalSamples
+  std::size_t threads = 1;            // 1..the cores available: OpenBLAS threads
   std::size_t checkpoint_every = 0;   // 0: only at evaluations and the end
   std::size_t log_every = 10;         // > 0
   tasks::LossOn loss_on = tasks::LossOn::answer;  // answer | all
@@ -75,11 +89,15 @@ struct Config {
 // (unreadable file).
 Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
 // The same from YAML text; `source` names it in messages and relative data paths resolve
-// against the current folder. `task_state` is a checkpoint's saved task state: a file task
-// then keeps the saved vocabulary.
+// against the current folder.
 Config parse_config(const std::string& text, const std::string& source,
-                    const std::vector<std::string>& overrides = {},
-                    const std::string& task_state = "");
+                    const std::vector<std::string>& overrides = {});
+// A checkpoint's saved config (Checkpoint::config_yaml) with its saved task state: the
+// same checks, except that no path in it is opened (ConfigNode::parse_foreign; the file
+// task comes back from `task_state`, saved eval examples included) and its threads are
+// not held to this machine's cores.
+Config parse_checkpoint_config(const std::string& yaml, const std::string& source,
+                               const std::string& task_state);
 
 // The resolved config as YAML, every value read written (defaults included); reading it
 // back gives the same Config.

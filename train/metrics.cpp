@@ -73,4 +73,11 @@ void MetricsLog::eval(const EvalMetrics& m) {
   write_line(line.dump());
 }
 
+void MetricsLog::note(std::size_t step, const std::string& note,
+                      const std::vector<std::pair<std::string, std::string>>& details) {
+  json line = {{"step", step}, {"split", "note"}, {"note", note}};
+  for (const auto& [key, value] : details) line[key] = value;
+  write_line(line.dump());
+}
+
 }  // namespace qkv::train

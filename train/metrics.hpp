@@ -5,8 +5,13 @@
 //   {"step":100,"split":"eval","loss":1.88,"lr":0.001,"elapsed_s":0.43,
 //    "token_acc":0.41,"seq_acc":0.02,"samples":512,"groups":{"attractors=0":{...}}}
 //
+//   {"step":100,"split":"note","note":"resumed with --force: the task changed",
+//    "was":"task:\n  type: copy\n...","now":"task:\n  type: reverse\n..."}
+//
 //   MetricsLog log("runs/copy/metrics.jsonl", /*resume_step=*/std::nullopt);
 //   log.train({step, loss, lr, elapsed_s, grad_norm, tokens_per_s});
+//
+// A note records a deliberate change to the run (readers of the curves skip it).
 //
 // Numbers are written with full precision (a resumed run's losses can be compared bit for
 // bit). Each line is flushed, so a killed run keeps everything it reported.
@@ -16,6 +21,8 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "train/evaluate.hpp"
 
@@ -49,6 +56,9 @@ class MetricsLog {
 
   void train(const TrainMetrics& metrics);
   void eval(const EvalMetrics& metrics);
+  // {"step":…,"split":"note","note":…} and `details` as string fields, in their order.
+  void note(std::size_t step, const std::string& note,
+            const std::vector<std::pair<std::string, std::string>>& details = {});
 
  private:
   void write_line(const std::string& line);

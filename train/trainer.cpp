@@ -2,8 +2,10 @@
 #include "train/trainer.hpp"
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -13,8 +15,11 @@
 #include "optim/clip.hpp"
 #include "io/atomic_file.hpp"
 #include "io/checkpoint.hpp"
+#include "strict_yaml/config_writer.hpp"
 #include "train/metrics.hpp"
 #include "train/progress.hpp"
+#include "train/resources.hpp"
+#include "train/stop_signals.hpp"
 #include "optim/factory.hpp"
 
 namespace qkv::train {
@@ -27,6 +32,34 @@ using Clock = std::chrono::steady_clock;
 // Stream id of the training batches' generator (Rng(seed).split(data_stream)): apart from
 // the initial weights' stream (Rng(seed) itself) and the evaluation examples'.
 constexpr std::uint64_t kDataStream = 0x64617461;  // "data"
+
+// A finite loss over this many times ln(V) is divergence: uniform guessing scores ln(V),
+// and no model that is learning is 100 times worse than that (a loss of 5e12 passed).
+constexpr double kDivergedLossFactor = 100;
+
+// The task section as the config resolves it, the form both sides of a resume compare.
+std::string task_yaml(const Config& config) {
+  ConfigWriter out;
+  out.set_section("task", config.task);
+  return out.str();
+}
+
+// "run: `symbols: 8`, this config: `symbols: 16`": the first line where they differ.
+std::string first_difference(const std::string& was, const std::string& now) {
+  std::istringstream a(was), b(now);
+  for (std::string line_a, line_b;;) {
+    const bool more_a = static_cast<bool>(std::getline(a, line_a));
+    const bool more_b = static_cast<bool>(std::getline(b, line_b));
+    if (!more_a && !more_b) return "";
+    if (more_a && more_b && line_a == line_b) continue;
+    const auto shown = [](bool more, const std::string& line) {
+      const std::size_t start = line.find_first_not_of(' ');
+      return more && start != std::string::npos ? "`" + line.substr(start) + "`"
+                                                : std::string("nothing");
+    };
+    return "the run's has " + shown(more_a, line_a) + ", this config's " + shown(more_b, line_b);
+  }
+}
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -50,6 +83,9 @@ Trainer::Trainer(Config config, TrainerOptions options)
   if (!options_.stop_at_seq_acc && config_.train.stop_at_seq_acc > 0)
     options_.stop_at_seq_acc = config_.train.stop_at_seq_acc;
 
+  // Before anything in the folder is read: another run writing it would change it.
+  fs::create_directories(options_.out_dir);
+  lock_ = std::make_unique<RunLock>(options_.out_dir);
   const std::string last = path("last.safetensors");
   std::optional<io::Checkpoint> checkpoint;
   if (options_.resume) {
@@ -63,6 +99,9 @@ Trainer::Trainer(Config config, TrainerOptions options)
   }
 
   task_ = config_.make_task(checkpoint ? checkpoint->task_state : std::string());
+  if (checkpoint) check_task_unchanged(*checkpoint, last);
+  check_memory(estimate_memory(config_, task_->vocab_size(), task_->max_seq_len(),
+                               /*training=*/true));
   core::Rng init_rng(config_.seed);
   model_ = layers::build_model(config_.model, task_->vocab_size(), task_->max_seq_len(), init_rng);
   params_ = model_->named_parameters();
@@ -70,6 +109,7 @@ Trainer::Trainer(Config config, TrainerOptions options)
   eval_batches_ = make_eval_batches(
       *task_, task_->eval_examples(config_.train.eval_samples, config_.seed));
   if (checkpoint) restore(*checkpoint, last);
+  if (task_change_) best_seq_acc_.reset();  // the best of another task
 }
 
 Trainer::~Trainer() = default;
@@ -107,6 +147,29 @@ void Trainer::restore(const io::Checkpoint& checkpoint, const std::string& sourc
   resumed_from_yaml_ = checkpoint.config_yaml;
 }
 
+void Trainer::check_task_unchanged(const io::Checkpoint& checkpoint, const std::string& source) {
+  const std::string context = "cannot resume from '" + source + "': ";
+  const std::string now = task_yaml(config_);
+  std::string was;
+  try {
+    was = task_yaml(parse_checkpoint_config(checkpoint.config_yaml, source + " (its config)",
+                                            checkpoint.task_state));
+  } catch (const std::exception& error) {
+    if (!options_.force)
+      throw std::runtime_error(context + "its saved config does not read, so its task cannot be "
+                               "compared with this config's (" + std::string(error.what()) +
+                               "); --force resumes anyway");
+    was = std::string("(a saved config that does not read: ") + error.what() + ")\n";
+  }
+  if (was == now) return;
+  if (!options_.force)
+    throw std::runtime_error(
+        context + "the run's task differs from this config's (" + first_difference(was, now) +
+        "): resuming would train another task into this run. Add --force to change the task on "
+        "purpose (recorded in metrics.jsonl), or train into another folder with --out");
+  task_change_ = std::make_pair(was, now);
+}
+
 void Trainer::save(const std::string& checkpoint_path, double elapsed_s) const {
   io::Checkpoint checkpoint;
   checkpoint.weights = model_->state();
@@ -123,7 +186,13 @@ void Trainer::save(const std::string& checkpoint_path, double elapsed_s) const {
   io::save_checkpoint(checkpoint_path, checkpoint);
 }
 
-void Trainer::diverged(double loss, double norm) const {
+std::string Trainer::kept_checkpoint() const {
+  return last_saved_step_ ? fmt::format("the last checkpoint ({}, step {}) is untouched",
+                                        path("last.safetensors"), *last_saved_step_)
+                          : std::string("no checkpoint had been written yet");
+}
+
+void Trainer::diverged(double loss, double norm, const std::string& why) const {
   std::string culprit = "none (only the loss)";
   for (const core::NamedParameter& param : params_) {
     const core::Tensor grad = param.tensor.grad();
@@ -136,17 +205,32 @@ void Trainer::diverged(double loss, double norm) const {
       break;
     }
   }
-  const std::string kept =
-      last_saved_step_ ? fmt::format("the last checkpoint ({}, step {}) is untouched",
-                                     path("last.safetensors"), *last_saved_step_)
-                       : std::string("no checkpoint had been written yet");
   // "nan" rather than the sign-carrying "-nan" some printers produce.
   const auto number = [](double x) { return std::isnan(x) ? std::string("nan") : fmt::format("{}", x); };
+  const std::string cause =
+      why.empty() ? "first parameter with a non-finite gradient: " + culprit : why;
   throw TrainingDiverged(fmt::format(
-      "training diverged at step {}: loss {}, gradient norm {}; first parameter with a "
-      "non-finite gradient: {}. Stopped before the optimizer step; {}. Try a lower optim.lr "
-      "or optim.clip_norm.",
-      step_ + 1, number(loss), number(norm), culprit, kept));
+      "training diverged at step {}: loss {}, gradient norm {}; {}. Stopped before the "
+      "optimizer step; {}. Try a lower optim.lr or optim.clip_norm.",
+      step_ + 1, number(loss), number(norm), cause, kept_checkpoint()));
+}
+
+// Finite gradients, then a non-finite weight: the optimizer's own numbers are broken (a
+// moment edited in a checkpoint, an option that divides by zero), not the learning rate.
+void Trainer::check_parameters_after_step(double norm) const {
+  for (const core::NamedParameter& param : params_) {
+    const core::Tensor& t = param.tensor;
+    const std::ptrdiff_t at = t.dtype() == core::DType::f32
+                                  ? first_non_finite(t.data<float>(), t.numel())
+                                  : first_non_finite(t.data<double>(), t.numel());
+    if (at < 0) continue;
+    throw TrainingDiverged(fmt::format(
+        "the optimizer ({}) made parameter {} non-finite (element {}) at step {}, from finite "
+        "gradients (norm {}): its state is corrupt (moments out of the range training reaches, "
+        "e.g. a checkpoint's edited) or one of its options divides by zero; this is not a "
+        "learning rate to lower. Nothing was saved; {}.",
+        optimizer_->name(), param.name, at, step_ + 1, norm, kept_checkpoint()));
+  }
 }
 
 double Trainer::train_step() {
@@ -163,9 +247,17 @@ double Trainer::train_step() {
   // The norm is taken before clipping; a non-finite one is returned without scaling.
   const double norm = optim.clip_norm > 0 ? optim::clip_grad_norm(params_, optim.clip_norm)
                                           : optim::grad_norm(params_);
-  if (!std::isfinite(loss_value) || !std::isfinite(norm)) diverged(loss_value, norm);
+  if (!std::isfinite(loss_value) || !std::isfinite(norm)) diverged(loss_value, norm, "");
+  const double uniform = std::log(static_cast<double>(task_->vocab_size()));
+  const double bound = kDivergedLossFactor * std::max(1.0, uniform);
+  if (loss_value > bound)
+    diverged(loss_value, norm,
+             fmt::format("the loss is over {} x ln(V) = {:.4g} (a model guessing uniformly "
+                         "scores ln(V) = {:.4g})",
+                         kDivergedLossFactor, bound, uniform));
   if (optim.clip_value > 0) optim::clip_grad_value(params_, optim.clip_value);
   optimizer_->step();
+  check_parameters_after_step(norm);
   ++step_;
   last_grad_norm_ = norm;
   return loss_value;
@@ -222,12 +314,27 @@ void Trainer::log_step(Session& s, double loss, double seconds) {
       s.window_seconds > 0 ? static_cast<double>(s.window_tokens) / s.window_seconds : 0;
   if (s.progress) s.progress->update(step_, loss, s.tokens_per_s);
   if (step_ % config_.train.log_every != 0 && step_ != config_.train.steps) return;
+  flush_window(s);
+}
+
+void Trainer::flush_window(Session& s) {
   s.metrics.train({step_, s.window_loss / static_cast<double>(s.window_steps), last_lr_,
                    elapsed(s), last_grad_norm_, s.tokens_per_s});
   s.window_loss = 0;
   s.window_steps = 0;
   s.window_tokens = 0;
   s.window_seconds = 0;
+}
+
+// The steps since the last train line are reported (as one line at this step) and the
+// run is saved where it stands, so that --resume continues from this very step.
+void Trainer::stop_for_signal(Session& s, int signal, TrainSummary& summary) {
+  if (s.window_steps > 0) flush_window(s);
+  if (last_saved_step_ != step_) {
+    save(path("last.safetensors"), elapsed(s));
+    last_saved_step_ = step_;
+  }
+  summary.stopped_by = signal;
 }
 
 // Evaluates when due; returns whether it did, and updates the best and the early stop.
@@ -256,9 +363,26 @@ void Trainer::save_if_due(const Session& s, bool evaluated, bool improved, bool 
 
 TrainSummary Trainer::run() {
   fs::create_directories(options_.out_dir);
+  // The lock taken at construction, or again for a later run(); released when this one
+  // returns (a finished Trainer in a program does not keep the folder from the next one).
+  if (!lock_) lock_ = std::make_unique<RunLock>(options_.out_dir);
+  struct Release {
+    std::unique_ptr<RunLock>& lock;
+    ~Release() { lock.reset(); }
+  } release{lock_};
   announce();
   Session session(path("metrics.jsonl"),
                   options_.resume ? std::optional<std::size_t>(step_) : std::nullopt);
+  if (task_change_) {
+    session.metrics.note(step_, "resumed with --force: the task changed; the best eval "
+                                "seq_acc so far was forgotten",
+                         {{"was", task_change_->first}, {"now", task_change_->second}});
+    print("# note: --force: the task differs from the run's; continuing with this one (noted "
+          "in metrics.jsonl), and best.safetensors will be replaced at the next evaluation\n");
+  }
+  // Installed for the loop only: a signal before or after it ends the process as usual.
+  std::optional<StopSignals> signals;
+  if (options_.stop_on_signals) signals.emplace();
   if (options_.out != nullptr)
     session.progress = std::make_unique<Progress>(
         options_.out, options_.terminal.value_or(is_terminal(options_.out)), config_.train.steps,
@@ -286,12 +410,22 @@ TrainSummary Trainer::run() {
                                               *options_.stop_at_seq_acc, step_));
       break;
     }
+    if (signals && signals->pending() != 0) {
+      stop_for_signal(session, signals->pending(), summary);
+      break;
+    }
   }
   if (session.progress) session.progress->finish();
 
   summary.steps = step_;
   summary.best_seq_acc = best_seq_acc_;
   summary.elapsed_s = elapsed(session);
+  if (summary.stopped_by != 0) {
+    print(fmt::format("# stopped by {} after step {} of {}: saved {}\n",
+                      StopSignals::name(summary.stopped_by), step_, config_.train.steps,
+                      path("last.safetensors")));
+    return summary;
+  }
   print(fmt::format("# done: step {}, best eval seq_acc {}, {:.1f} s; checkpoints in {}\n", step_,
                     best_seq_acc_ ? fmt::format("{:.4f}", *best_seq_acc_) : "none",
                     summary.elapsed_s, options_.out_dir));

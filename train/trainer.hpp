@@ -14,9 +14,28 @@
 // states), so a resumed run continues bit for bit as if it had never stopped (on one
 // thread: several BLAS threads may sum in another order).
 //
-// A non-finite loss or gradient stops the run before the optimizer step: run() throws
-// TrainingDiverged naming the step and the first parameter whose gradient is not finite,
-// and the last checkpoint on disk is the last good one.
+// A non-finite loss or gradient, or a finite loss over 100 x ln(V) (a model guessing
+// uniformly scores ln(V); a loss of 5e12 is no longer training), stops the run before the
+// optimizer step: run() throws TrainingDiverged naming the step and the first parameter
+// whose gradient is not finite, and the last checkpoint on disk is the last good one. An
+// optimizer step that makes a parameter non-finite from finite gradients is reported as
+// what it is, not as a rate too high: the optimizer's state is corrupt.
+//
+// Before anything is built (checked at construction):
+//   - one writer per run folder: a lock on out_dir/.lock (run_lock.hpp), held from the
+//     construction until run() returns (and again during a later run()), names the pid of
+//     another run that holds it;
+//   - the run's estimated memory must fit in the memory available (resources.hpp);
+//   - with resume, the config's task must be the run's (its resolved task section, as the
+//     checkpoint saved it): another task would be trained silently into the old run, its
+//     best.safetensors carried over. options.force continues with the new task on
+//     purpose: the change becomes a note in metrics.jsonl, and the best so far is
+//     forgotten (the next evaluation writes best.safetensors).
+//
+// With options.stop_on_signals, SIGINT and SIGTERM stop the run after its current step
+// (stop_signals.hpp): the window since the last train line becomes one, last.safetensors
+// is written, and run() returns with TrainSummary::stopped_by set. A second signal kills
+// the process at once.
 //
 //   Config config = load_config("configs/copy.yaml");
 //   TrainerOptions options;
@@ -31,6 +50,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/parameter.hpp"
@@ -39,6 +59,7 @@
 #include "optim/optimizer.hpp"
 #include "train/config.hpp"
 #include "train/evaluate.hpp"
+#include "train/run_lock.hpp"
 #include "tasks/task.hpp"
 
 namespace qkv::io {
@@ -61,6 +82,8 @@ struct TrainerOptions {
   // Stop at the first evaluation whose seq_acc reaches this (then save as at the end);
   // unset: the config's train.stop_at_seq_acc, if it is > 0.
   std::optional<double> stop_at_seq_acc;
+  bool force = false;            // with resume: continue even if the task changed (see above)
+  bool stop_on_signals = false;  // run() handles SIGINT and SIGTERM (see above)
 };
 
 struct TrainSummary {
@@ -69,13 +92,16 @@ struct TrainSummary {
   EvalResult last_eval;
   std::optional<double> best_seq_acc;
   double elapsed_s = 0;  // the whole run's time, resumed parts included
+  int stopped_by = 0;    // SIGINT or SIGTERM when a signal ended the run (last.safetensors saved)
 };
 
 class Trainer {
  public:
-  // Builds the task, model and optimizer; with options.resume, restores them from the
-  // checkpoint. Throws std::runtime_error on a missing or bad checkpoint, an existing run
-  // in out_dir without resume, or a model whose shapes differ from the checkpoint's.
+  // Locks out_dir (creating it), builds the task, model and optimizer; with
+  // options.resume, restores them from the checkpoint. Throws std::runtime_error on a
+  // folder another run holds, a missing or bad checkpoint, an existing run in out_dir
+  // without resume, a run that would not fit in memory, another task than the
+  // checkpoint's (without force), or a model whose shapes differ from the checkpoint's.
   Trainer(Config config, TrainerOptions options);
   ~Trainer();
   Trainer(const Trainer&) = delete;
@@ -104,14 +130,20 @@ class Trainer {
   void announce() const;  // writes config.yaml and prints it with the parameter count
   double elapsed(const Session& session) const;
   void log_step(Session& session, double loss, double seconds);
+  void flush_window(Session& session);  // the train line of the steps since the last one
   bool evaluate_if_due(Session& session, double loss, TrainSummary& summary, bool& improved);
   void save_if_due(const Session& session, bool evaluated, bool improved, bool stopping);
   void restore(const io::Checkpoint& checkpoint, const std::string& source);
+  void check_task_unchanged(const io::Checkpoint& checkpoint, const std::string& source);
   void save(const std::string& checkpoint_path, double elapsed_s) const;
-  [[noreturn]] void diverged(double loss, double norm) const;
+  void stop_for_signal(Session& session, int signal, TrainSummary& summary);
+  [[noreturn]] void diverged(double loss, double norm, const std::string& why) const;
+  void check_parameters_after_step(double norm) const;
+  std::string kept_checkpoint() const;
 
   Config config_;
   TrainerOptions options_;
+  std::unique_ptr<RunLock> lock_;  // from construction, or run(), until run() returns
   std::unique_ptr<tasks::Task> task_;
   std::shared_ptr<layers::Transformer> model_;
   std::vector<core::NamedParameter> params_;
@@ -122,6 +154,7 @@ class Trainer {
   std::optional<double> best_seq_acc_;
   std::optional<std::size_t> last_saved_step_;  // of last.safetensors
   std::string resumed_from_yaml_;               // the checkpoint's config, when resuming
+  std::optional<std::pair<std::string, std::string>> task_change_;  // --force: was, now
   double elapsed_before_ = 0;  // time of the run's earlier processes
   double last_grad_norm_ = 0;
   double last_lr_ = 0;  // the rate the last step used
