@@ -158,6 +158,11 @@ FileTask::Vocabulary FileTask::vocabulary_from(const FileTaskOptions& options,
                                       " distinct tokens (the limit), at line " +
                                       std::to_string(e.line));
       }
+      const std::size_t positions = e.prompt.size() + 1 + e.answer.size();
+      if (positions > kMaxPositions)
+        throw std::invalid_argument(path + ":" + std::to_string(e.line) + ": the example needs " +
+                                    std::to_string(positions) + " positions; the limit is " +
+                                    std::to_string(kMaxPositions) + " (tasks/limits.hpp)");
       vocabulary.max_example_len =
           std::max(vocabulary.max_example_len, e.prompt.size() + e.answer.size());
       vocabulary.max_answer_len = std::max(vocabulary.max_answer_len, e.answer.size());

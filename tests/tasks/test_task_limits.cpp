@@ -129,6 +129,13 @@ TEST_CASE("file task: data files over the limits are named errors") {
     const std::string many = write_file("many.tsv", "a\tb\n" + std::string(kMaxDataLines, '\n'));
     fails_with(many, "has more than 1000000 lines (the limit)");
   }
+  SUBCASE("an example's positions (found by the data-file fuzzer: a state of it did not load)") {
+    std::string prompt = "t", answer = "u";
+    for (int i = 1; i < 3000; ++i) prompt += " t";
+    for (int i = 1; i < 1200; ++i) answer += " u";
+    fails_with(write_file("positions.tsv", "a\tb\n" + prompt + "\t" + answer + "\n"),
+               "positions.tsv:2: the example needs 4201 positions; the limit is 4096");
+  }
   SUBCASE("distinct tokens") {
     std::string text;
     for (std::size_t i = 0; i <= kMaxOwnTokens; i += 2)
