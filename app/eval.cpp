@@ -23,6 +23,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "app/arg_checks.hpp"
 #include "app/cli.hpp"
 #include "core/blas.hpp"
 #include "inspect/load_model.hpp"
@@ -94,16 +95,6 @@ void eval_command(const EvalArgs& args, std::FILE* out) {
   print_result(train::evaluate(*model, *task, train::make_eval_batches(*task, examples)), out);
 }
 
-// A seed is 0 .. 2^64-1 written in decimal: CLI11 would read -1 as 2^64-1.
-const CLI::Validator kSeed(
-    [](std::string& text) {
-      const bool digits = !text.empty() && text.size() <= 20 &&
-                          text.find_first_not_of("0123456789") == std::string::npos &&
-                          (text.size() < 20 || text <= "18446744073709551615");
-      return digits ? std::string() : "expected a seed from 0 to 18446744073709551615, found " + text;
-    },
-    "SEED >= 0");
-
 VerbRun add_eval_options(CLI::App& command) {
   auto args = std::make_shared<EvalArgs>();
   command.add_option("checkpoint", args->checkpoint, "a .safetensors checkpoint")
@@ -111,13 +102,13 @@ VerbRun add_eval_options(CLI::App& command) {
       ->check(CLI::ExistingFile);
   CLI::Option* samples = command.add_option("--samples", args->samples,
                        "held-out examples to generate (default: the config's eval_samples)")
-      ->check(CLI::Range(std::size_t{1}, train::kMaxEvalSamples));
+      ->check(sample_count_check());
   CLI::Option* data = command.add_option("--data", args->data,
                        "evaluate the examples in this file instead (prompt TAB answer per line)")
       ->check(CLI::ExistingFile);
   CLI::Option* seed =
       command.add_option("--seed", args->seed, "seed of the generated examples (default: the run's)")
-          ->check(kSeed);
+          ->check(seed_check());
   data->excludes(samples)->excludes(seed);
   command.add_flag("--show", args->show,
                    "first print each example: prompt, target, the model's (greedy) answer, "

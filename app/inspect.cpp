@@ -18,6 +18,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "app/arg_checks.hpp"
 #include "app/cli.hpp"
 #include "core/blas.hpp"
 #include "inspect/html_report.hpp"
@@ -103,9 +104,10 @@ VerbRun add_inspect_options(CLI::App& command) {
   CLI::Option* input = command.add_option(
       "--input", args->input, "tokens the model reads, space-separated (e.g. \"a b c SEP a b c\")");
   CLI::Option* sample = command.add_option("--sample", args->sample, "inspect N held-out task examples")
-                            ->check(CLI::PositiveNumber);
+                            ->check(sample_count_check());
   input->excludes(sample);
-  command.add_option("--seed", args->seed, "seed of the sampled examples (default: the run's)");
+  command.add_option("--seed", args->seed, "seed of the sampled examples (default: the run's)")
+      ->check(seed_check());
   command.add_option("--importance-samples", args->importance_samples,
                      "held-out examples for head importance (0: skip it)")
       ->capture_default_str();

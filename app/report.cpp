@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "app/arg_checks.hpp"
 #include "app/cli.hpp"
 #include "app/inspect.hpp"
 #include "inspect/run_report.hpp"
@@ -59,7 +60,7 @@ VerbRun add_report_options(CLI::App& command) {
       ->required();
   command.add_option("--sample", args->sample, "held-out examples whose attention is drawn")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(sample_count_check());
   command.add_option("--importance-samples", args->importance_samples,
                      "held-out examples for head importance (0: skip it)")
       ->capture_default_str();

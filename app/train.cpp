@@ -6,7 +6,6 @@
 // Ctrl-C (SIGINT) or SIGTERM stops the run after its current step: last.safetensors is
 // written, the command prints where it is and the command line that continues it, and
 // exits with 130 or 143 (a second Ctrl-C exits at once).
-#include <cmath>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +14,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "app/arg_checks.hpp"
 #include "app/cli.hpp"
 #include "train/config.hpp"
 #include "train/stop_signals.hpp"
@@ -72,22 +72,6 @@ void train_command(const TrainArgs& args, std::FILE* out) {
                      resume_command(args, options.out_dir)};
 }
 
-// CLI::Range lets NaN through (every comparison with it is false).
-const CLI::Validator kAccuracy(
-    [](std::string& text) {
-      double value = NAN;
-      try {
-        std::size_t used = 0;
-        value = std::stod(text, &used);
-        if (used != text.size()) value = NAN;
-      } catch (const std::exception&) {
-        value = NAN;
-      }
-      return value >= 0 && value <= 1 ? std::string()
-                                      : "expected an accuracy in [0, 1], found " + text;
-    },
-    "ACC in [0, 1]");
-
 VerbRun add_train_options(CLI::App& command) {
   auto args = std::make_shared<TrainArgs>();
   command.add_option("config", args->config, "the run's YAML config")
@@ -104,7 +88,7 @@ VerbRun add_train_options(CLI::App& command) {
                    "run's (noted in metrics.jsonl)");
   command.add_option("--stop-at", args->stop_at,
                      "stop once eval seq_acc reaches this value (e.g. 0.99)")
-      ->check(kAccuracy);
+      ->check(accuracy_check());
   return [args](std::FILE* out) { train_command(*args, out); };
 }
 

@@ -324,6 +324,13 @@ TEST_CASE("cli: values that used to be accepted or misreported") {
     cli_error(run_qkv({"eval", checkpoint, "--seed", "-1"}),
               "expected a seed from 0 to 18446744073709551615, found -1");
     CHECK(run_qkv({"eval", checkpoint, "--seed", "18446744073709551615"}).code == 0);
+    cli_error(run_qkv({"inspect", checkpoint, "--sample", "2", "--seed", "-1"}),
+              "expected a seed from 0 to 18446744073709551615, found -1");
+    cli_error(run_qkv({"eval", checkpoint, "--seed", "18446744073709551616"}), "found 1844");
+  }
+  SUBCASE("inspect and report --sample 0 or past the limit") {
+    cli_error(run_qkv({"inspect", checkpoint, "--sample", "0"}), "not in range 1 to 1000000");
+    cli_error(run_qkv({"report", run, "--sample", "2000000"}), "not in range 1 to 1000000");
   }
   SUBCASE("--stop-at nan") {
     cli_error(run_qkv({"train", config, "--out", dir + "/other", "--stop-at", "nan"}),
