@@ -11,6 +11,7 @@
 
 #include "core/allocator.hpp"
 #include "strict_yaml/closest_match.hpp"
+#include "strict_yaml/text.hpp"
 
 namespace qkv::app {
 
@@ -24,6 +25,9 @@ namespace {
 
 // The verbs in the order `qkv --help` lists them (and the unknown-verb message names them).
 const Verb* const kVerbs[] = {&train_verb, &eval_verb, &sample_verb, &inspect_verb, &report_verb};
+
+// Longer messages are cut (with their length said): no message of qkv's is this long.
+constexpr std::size_t kMaxMessageBytes = 4000;
 
 struct AddedVerb {
   CLI::App* command;
@@ -88,10 +92,11 @@ int run_chosen(const std::vector<AddedVerb>& verbs, std::FILE* out, std::FILE* e
     for (const AddedVerb& verb : verbs)
       if (verb.command->parsed()) verb.run(out);
   } catch (const VerbExit& exit) {
-    std::fprintf(err, "qkv: %s\n", exit.message.c_str());
+    std::fprintf(err, "qkv: %s\n", quote_for_message(exit.message, kMaxMessageBytes).c_str());
     return exit.code;
   } catch (const std::exception& error) {
-    std::fprintf(err, "qkv: error: %s\n", error.what());
+    // One printable line whatever a message quotes (a message is built from others' text).
+    std::fprintf(err, "qkv: error: %s\n", quote_for_message(error.what(), kMaxMessageBytes).c_str());
     return 1;
   }
   return 0;

@@ -5,6 +5,7 @@
 
 #include "layers/builtin_layers.hpp"
 #include "strict_yaml/closest_match.hpp"
+#include "strict_yaml/text.hpp"
 
 namespace qkv::layers {
 
@@ -37,12 +38,13 @@ std::shared_ptr<Layer> LayerRegistry::create(const TypedSection& section,
   // section writes, so it must be the type built.
   const std::string recorded = options.get<std::string>("type", type);
   if (recorded != type) {
-    options.fail("type", "the section names layer type '" + recorded + "' but '" + type +
+    options.fail("type", "the section names layer type '" + quote_for_message(recorded) + "' but '" +
+                             quote_for_message(type) +
                              "' was asked for");
   }
   const auto it = factories_.find(type);
   if (it == factories_.end()) {
-    std::string message = "unknown layer type '" + type + "' (known types:";
+    std::string message = "unknown layer type '" + quote_for_message(type) + "' (known types:";
     const std::vector<std::string> known = types();
     for (const auto& name : known) message += " " + name;
     message += ")";

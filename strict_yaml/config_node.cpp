@@ -341,7 +341,7 @@ template <class T> T ConfigNode::get(const std::string& key) const {
     const std::string near = closest_match(key, present);
     if (!near.empty()) {
       const std::string near_path = join_path(s.path, near);
-      hint = "; found '" + near + "' (" +
+      hint = "; found '" + quote_for_message(near) + "' (" +
              where(source_of(s, near_path), find_entry(s.node, near).key_mark) +
              "): did you mean '" + key + "'?";
     }
@@ -372,7 +372,7 @@ std::string ConfigNode::get_choice(const std::string& key, const std::vector<std
     expected += (i ? ", " : "") + choices[i];
   }
   std::string message = where_key(*state_, key, find_entry(state_->node, key)) + ": expected " +
-                        expected + ", found " + value;
+                        expected + ", found " + quote_for_message(value);
   const std::string suggestion = closest_match(value, choices);
   if (!suggestion.empty()) message += "; did you mean '" + suggestion + "'?";
   throw ConfigError(message);

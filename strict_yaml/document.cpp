@@ -123,9 +123,11 @@ YAML::Node load_document(const std::string& text, const DocumentOrigin& origin) 
     throw ConfigError(where(origin, e.mark) + ": " + origin.noun + " nests more than " +
                       std::to_string(kMaxConfigDepth) + " levels deep (the limit)");
   } catch (const YAML::Exception& e) {
+    // yaml-cpp's message can hold the offending byte itself (a NUL, a newline).
+    const std::string why = quote_for_message(e.msg, 200);
     if (!origin.positions)
-      throw ConfigError(origin.label + ": " + origin.noun + " is not YAML (" + e.msg + ")");
-    throw ConfigError(where(origin, e.mark) + ": not valid YAML: " + e.msg);
+      throw ConfigError(origin.label + ": " + origin.noun + " is not YAML (" + why + ")");
+    throw ConfigError(where(origin, e.mark) + ": not valid YAML: " + why);
   }
   if (documents.size() > 1)
     throw ConfigError(where(origin, documents[1].Mark()) +

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "strict_yaml/text.hpp"
 #include "tasks/limits.hpp"
 
 namespace qkv::tasks {
@@ -70,7 +71,7 @@ AgreementTaskOptions read_agreement_options(const qkv::ConfigNode& node) {
                  key, "words without spaces, other than PAD, SEP and EOS");
     const auto [it, fresh] = owner.emplace(word, key);
     if (!fresh) {
-      node.fail(key, "the word '" + word + "' is listed twice (also in " + node.path() + "." +
+      node.fail(key, "the word '" + quote_for_message(word) + "' is listed twice (also in " + node.path() + "." +
                          it->second + ")");
     }
   };

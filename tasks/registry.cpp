@@ -45,13 +45,14 @@ std::unique_ptr<Task> TaskRegistry::create(const TypedSection& section, LossOn l
   // section writes, so it must be the type built.
   const std::string recorded = options.get<std::string>("type", type);
   if (recorded != type) {
-    options.fail("type", "the section names task type '" + recorded + "' but '" + type +
+    options.fail("type", "the section names task type '" + quote_for_message(recorded) + "' but '" +
+                             quote_for_message(type) +
                              "' was asked for");
   }
   const auto it = factories_.find(type);
   if (it == factories_.end()) {
     const std::vector<std::string> known = types();
-    std::string message = "unknown task type '" + type + "' (known types: ";
+    std::string message = "unknown task type '" + quote_for_message(type) + "' (known types: ";
     for (std::size_t i = 0; i < known.size(); ++i) message += (i ? ", " : "") + known[i];
     message += ")";
     const std::string suggestion = closest_match(type, known);

@@ -2,9 +2,11 @@
 #include "tasks/task.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <sstream>
 #include <stdexcept>
 
+#include "strict_yaml/text.hpp"
 #include "tasks/file.hpp"
 
 namespace qkv::tasks {
@@ -24,17 +26,21 @@ Task::Task(std::string name, const std::vector<std::string>& tokens,
   token_names_.insert(token_names_.end(), tokens.begin(), tokens.end());
   for (std::size_t id = 0; id < token_names_.size(); ++id) {
     const std::string& token = token_names_[id];
-    if (token.empty() || token.find_first_of(" \t\r\n") != std::string::npos) {
-      throw std::invalid_argument("task " + name_ + ": token '" + token +
-                                  "' is empty or contains white space");
+    // A name is printed in messages, tables and pictures: no white space, no control byte.
+    if (token.empty() ||
+        std::any_of(token.begin(), token.end(), [](char c) {
+          return std::isspace(static_cast<unsigned char>(c)) || std::iscntrl(static_cast<unsigned char>(c));
+        })) {
+      throw std::invalid_argument("task " + name_ + ": token '" + quote_for_message(token) +
+                                  "' is empty or contains white space or control characters");
     }
     if (id >= static_cast<std::size_t>(first_own_id) &&
         (token == "PAD" || token == "SEP" || token == "EOS")) {
-      throw std::invalid_argument("task " + name_ + ": token name '" + token +
+      throw std::invalid_argument("task " + name_ + ": token name '" + quote_for_message(token) +
                                   "' is reserved (PAD, SEP and EOS are every task's own)");
     }
     if (!ids_.emplace(token, static_cast<Token>(id)).second) {
-      throw std::invalid_argument("task " + name_ + ": token '" + token +
+      throw std::invalid_argument("task " + name_ + ": token '" + quote_for_message(token) +
                                   "' is listed more than once");
     }
   }
@@ -65,7 +71,8 @@ std::vector<Token> Task::encode(const std::string& text) const {
   while (words >> word) {
     const auto it = ids_.find(word);
     if (it == ids_.end()) {
-      throw std::invalid_argument("task " + name_ + ": unknown token '" + word + "'");
+      throw std::invalid_argument("task " + name_ + ": unknown token '" + quote_for_message(word) +
+                                  "'");
     }
     ids.push_back(it->second);
   }
@@ -137,7 +144,7 @@ std::vector<Example> Task::read_examples(const std::string& path) const {
         const auto it = ids_.find(word);
         if (it == ids_.end() || it->second < first_own_id) {
           throw std::invalid_argument(path + ":" + std::to_string(text.line) +
-                                      ": unknown token '" + word + "' (not in the " + name_ +
+                                      ": unknown token '" + quote_for_message(word) + "' (not in the " + name_ +
                                       " task's vocabulary)");
         }
         out.push_back(it->second);

@@ -120,6 +120,20 @@ TEST_CASE("hostile yaml: a 4 MB unknown key is named short, and the suggestion s
         std::string(64, 'a'));
 }
 
+TEST_CASE("hostile yaml: a parser message that holds the bad byte stays one printable line") {
+  // Found by the data-file fuzzer: yaml-cpp's message quoted a NUL and a newline raw.
+  try {
+    ConfigNode::parse(std::string("{x: 1, \0\ny: 2}", 15), "escape.yaml");
+    FAIL("no error");
+  } catch (const ConfigError& error) {
+    const std::string message = error.what();
+    CAPTURE(message);
+    CHECK(message.find("escape.yaml:2:1: not valid YAML: unknown escape character: \\n") == 0);
+    CHECK(message.find('\n') == std::string::npos);
+    CHECK(message.find('\0') == std::string::npos);
+  }
+}
+
 TEST_CASE("hostile yaml: a long or binary value is quoted short and printable") {
   const ConfigNode root =
       ConfigNode::parse("steps: " + std::string(100000, '9') + "x\nname: \"a\\x01b\"\n", "v.yaml");

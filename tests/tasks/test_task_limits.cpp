@@ -100,6 +100,22 @@ TEST_CASE("tasks: sizes past the limits are errors at their key, before any allo
   fails("{type: agreement, format: hard, max_depth: 1000000}", "task.max_depth: expected at most 4096");
 }
 
+TEST_CASE("tasks: text from a config is quoted printable in messages, and tokens are printable") {
+  // Found by the fuzzers: a type or key holding a newline broke the one-line message.
+  try {
+    make_from(ConfigNode::parse("task: {type: \"co\\npy\"}\n", "t.yaml"));
+    FAIL("no error");
+  } catch (const ConfigError& error) {
+    const std::string message = error.what();
+    CHECK(message.find("unknown task type 'co\\npy'") != std::string::npos);
+    CHECK(message.find('\n') == std::string::npos);
+  }
+  CHECK_THROWS_WITH_AS(
+      make_from(ConfigNode::parse("task: {type: agreement, fillers: [\"a\\x01b\"]}\n", "t.yaml")),
+      doctest::Contains("token 'a\\x01b' is empty or contains white space or control characters"),
+      ConfigError);
+}
+
 TEST_CASE("file task: a data file must be a regular file") {
   SUBCASE("a FIFO is refused at once (it hung)") {
     const std::string fifo = scratch_path("data.fifo");
