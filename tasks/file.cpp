@@ -48,6 +48,13 @@ std::optional<TextExample> parse_line(std::string line, const std::string& where
   if (!problem.empty())
     throw std::invalid_argument(where + "expected UTF-8 text without NUL bytes, found " +
                                 problem);
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(line[i]);
+    if (c != '\t' && (c < 0x20 || c == 0x7f))  // token names are printed
+      throw std::invalid_argument(where + "expected printable text, found the control byte " +
+                                  quote_for_message(line.substr(i, 1)) + " at byte " +
+                                  std::to_string(i));
+  }
   if (line.find_first_not_of(" \t") == std::string::npos) return std::nullopt;
   const std::size_t tab = line.find('\t');
   if (tab == std::string::npos) {

@@ -164,6 +164,9 @@ TEST_CASE("file task: data files over the limits are named errors") {
                "latin1.tsv:2: expected UTF-8 text without NUL bytes, found the byte 0xe9 at byte 3");
     fails_with(write_file("nul.tsv", std::string("a\tb\x00\n", 5)),
                "nul.tsv:1: expected UTF-8 text without NUL bytes, found a NUL byte at byte 3");
+    // Found by the data-file fuzzer: the task refused it without naming the file.
+    fails_with(write_file("escape.tsv", "a\tb\n\xc3\xa7\x1b\tc\n"),
+               "escape.tsv:2: expected printable text, found the control byte \\x1b at byte 2");
   }
 }
 
