@@ -6,10 +6,13 @@
 // (copying a --set value took 3 GB). The walk here counts every value as often as it is
 // reached and stops at the limit, before any other walk sees the tree.
 #include <map>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 
 #include "strict_yaml/state.hpp"
 #include "strict_yaml/text.hpp"
@@ -109,6 +112,38 @@ class TreeCheck {
   std::size_t values_ = 0;
 };
 
+// Notes where each document starts and builds nothing: how many documents a text holds is
+// asked of yaml-cpp's parser one document at a time, at most twice. (YAML::LoadAll loops
+// for ever on some malformed text, making nodes until memory runs out: found by the
+// data-file fuzzer.)
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> starts;
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// Where the text's second document starts, if it has one.
+std::optional<YAML::Mark> second_document(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts starts;
+  for (int document = 0; document < 2 && parser.HandleNextDocument(starts); ++document) {
+  }
+  if (starts.starts.size() < 2) return std::nullopt;
+  return starts.starts[1];
+}
+
 }  // namespace
 
 void check_tree(const YAML::Node& node, const DocumentOrigin& origin) {
@@ -116,9 +151,11 @@ void check_tree(const YAML::Node& node, const DocumentOrigin& origin) {
 }
 
 YAML::Node load_document(const std::string& text, const DocumentOrigin& origin) {
-  std::vector<YAML::Node> documents;
+  YAML::Node document;
+  std::optional<YAML::Mark> second;
   try {
-    documents = YAML::LoadAll(text);
+    document = YAML::Load(text);
+    second = second_document(text);
   } catch (const YAML::DeepRecursion& e) {
     throw ConfigError(where(origin, e.mark) + ": " + origin.noun + " nests more than " +
                       std::to_string(kMaxConfigDepth) + " levels deep (the limit)");
@@ -129,12 +166,12 @@ YAML::Node load_document(const std::string& text, const DocumentOrigin& origin) 
       throw ConfigError(origin.label + ": " + origin.noun + " is not YAML (" + why + ")");
     throw ConfigError(where(origin, e.mark) + ": not valid YAML: " + why);
   }
-  if (documents.size() > 1)
-    throw ConfigError(where(origin, documents[1].Mark()) +
+  if (second)
+    throw ConfigError(where(origin, *second) +
                       ": a second YAML document (after '---'): a config is one document");
-  if (documents.empty()) return YAML::Node(YAML::NodeType::Null);
-  check_tree(documents[0], origin);
-  return documents[0];
+  if (!document.IsDefined()) return YAML::Node(YAML::NodeType::Null);
+  check_tree(document, origin);
+  return document;
 }
 
 }  // namespace qkv
