@@ -73,7 +73,7 @@ class TreeCheck {
   // Every string is written again later (the resolved config, a checkpoint's JSON).
   void text(const YAML::Node& scalar, const std::string& path) {
     const std::string& value = scalar.Scalar();
-    const std::string self = path.empty() ? std::string("the document") : path;
+    const std::string self = path.empty() ? std::string("the document") : quote_for_message(path);
     if (const std::size_t nul = value.find('\0'); nul != std::string::npos)
       throw ConfigError(where_key(origin_, scalar.Mark()) + ": " + self +
                         ": expected text without NUL bytes, found one at byte " +
@@ -86,7 +86,7 @@ class TreeCheck {
   }
 
   void mapping(const YAML::Node& node, const std::string& path, std::size_t depth) {
-    const std::string self = path.empty() ? std::string("the document") : path;
+    const std::string self = path.empty() ? std::string("the document") : quote_for_message(path);
     std::map<std::string, YAML::Mark> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
       const YAML::Node key = it->first;  // a copy: it->first is a temporary

@@ -178,6 +178,16 @@ TEST_CASE("hostile yaml: invalid UTF-8 and NUL bytes are refused where they are 
                          doctest::Contains("--set: name: expected text without NUL bytes"),
                          ConfigError);
   }
+  SUBCASE("under a key that holds a control byte, the key is quoted (found by the fuzzer)") {
+    try {
+      ConfigNode::parse("\"a\\x0bb\": \"caf\xe9\"\n", "key.yaml");
+      FAIL("no error");
+    } catch (const ConfigError& error) {
+      const std::string message = error.what();
+      CAPTURE(message);
+      CHECK(std::string(error.what()).find("key.yaml:1:11: a\\x0bb: expected UTF-8 text") == 0);
+    }
+  }
   SUBCASE("valid UTF-8 passes") {
     CHECK(ConfigNode::parse("name: \"caf\xc3\xa9 \xe2\x9c\x93\"\n", "ok.yaml")
               .get<std::string>("name") == "caf\xc3\xa9 \xe2\x9c\x93");
