@@ -111,6 +111,10 @@ Config read_config(const ConfigNode& root, const std::string& default_name,
 Config with_overrides(ConfigNode root, const std::vector<std::string>& overrides,
                       const std::string& default_name) {
   for (const std::string& assignment : overrides) root.apply_override(assignment);
+  if (root.has("ablate"))
+    root.fail("ablate", "this is a sweep config: `qkv ablate` reads this section and trains "
+                        "every variant and seed of it; to train one run, train its base config "
+                        "(with --set for a variant)");
   return read_config(root, default_name, "");
 }
 
@@ -130,6 +134,10 @@ Config parse_checkpoint_config(const std::string& yaml, const std::string& sourc
                                const std::string& task_state) {
   return read_config(ConfigNode::parse_foreign(yaml, source), fs::path(source).stem().string(),
                      task_state);
+}
+
+Config read_config_tree(const ConfigNode& root, const std::string& default_name) {
+  return read_config(root, default_name, "");
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {

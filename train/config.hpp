@@ -92,6 +92,11 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 // against the current folder.
 Config parse_config(const std::string& text, const std::string& source,
                     const std::vector<std::string>& overrides = {});
+// A tree of the user's own (load_config_tree, its overrides applied) whose caller reads
+// a section of its own from it first: `qkv ablate` reads `ablate:`, which load_config and
+// parse_config refuse (a sweep config describes many runs). `default_name` is the name
+// when the tree has none (the file's stem).
+Config read_config_tree(const ConfigNode& root, const std::string& default_name);
 // A checkpoint's saved config (Checkpoint::config_yaml) with its saved task state: the
 // same checks, except that no path in it is opened (ConfigNode::parse_foreign; the file
 // task comes back from `task_state`, saved eval examples included) and its threads are

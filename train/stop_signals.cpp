@@ -4,15 +4,15 @@
 
 #include <signal.h>
 
-#include <atomic>
-#include <stdexcept>
+#include <mutex>
 
 namespace qkv::train {
 
 namespace {
 
 volatile sig_atomic_t g_received = 0;
-std::atomic<bool> g_installed{false};
+std::mutex g_mutex;    // guards the count and the saved handlers
+int g_installed = 0;  // StopSignals alive
 struct sigaction g_previous_int, g_previous_term;
 
 extern "C" void on_stop_signal(int signal) {
@@ -28,8 +28,8 @@ extern "C" void on_stop_signal(int signal) {
 }  // namespace
 
 StopSignals::StopSignals() {
-  if (g_installed.exchange(true))
-    throw std::logic_error("StopSignals: another one is already installed");
+  const std::lock_guard<std::mutex> lock(g_mutex);
+  if (g_installed++ > 0) return;  // installed already: share its handlers and its signal
   g_received = 0;
   struct sigaction action {};
   action.sa_handler = on_stop_signal;
@@ -40,9 +40,10 @@ StopSignals::StopSignals() {
 }
 
 StopSignals::~StopSignals() {
+  const std::lock_guard<std::mutex> lock(g_mutex);
+  if (--g_installed > 0) return;
   ::sigaction(SIGINT, &g_previous_int, nullptr);
   ::sigaction(SIGTERM, &g_previous_term, nullptr);
-  g_installed = false;
 }
 
 int StopSignals::pending() const { return g_received; }

@@ -9,7 +9,9 @@
 //   StopSignals signals;                 // installs the handlers; the old ones come back
 //   while (...) { step(); if (signals.pending() != 0) { save(); break; } }
 //
-// One may live at a time (std::logic_error otherwise): the handlers are process-wide.
+// The handlers are process-wide. Several StopSignals may live at once (the trainers of one
+// sweep, each on its thread, and the sweep itself): the first installs the handlers, the
+// last one gone restores the old ones, and all of them see the same signal.
 #pragma once
 
 namespace qkv::train {

@@ -400,6 +400,7 @@ TrainSummary Trainer::run() {
       throw;
     }
     log_step(session, loss, seconds_since(step_start));
+    if (options_.on_step) options_.on_step(step_);
     bool improved = false;
     const bool evaluated = evaluate_if_due(session, loss, summary, improved);
     save_if_due(session, evaluated, improved, summary.stopped_early);

@@ -46,6 +46,7 @@
 
 #include <cstddef>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -84,6 +85,9 @@ struct TrainerOptions {
   std::optional<double> stop_at_seq_acc;
   bool force = false;            // with resume: continue even if the task changed (see above)
   bool stop_on_signals = false;  // run() handles SIGINT and SIGTERM (see above)
+  // Called after each step with the step reached, on run()'s thread: a sweep's progress
+  // (out is null there). Unset: nothing is called.
+  std::function<void(std::size_t step)> on_step;
 };
 
 struct TrainSummary {
