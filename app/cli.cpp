@@ -20,11 +20,13 @@ extern const Verb eval_verb;   // app/eval.cpp
 extern const Verb sample_verb;   // app/sample.cpp
 extern const Verb inspect_verb;  // app/inspect.cpp
 extern const Verb report_verb;   // app/report.cpp
+extern const Verb ablate_verb;   // app/ablate.cpp
 
 namespace {
 
 // The verbs in the order `qkv --help` lists them (and the unknown-verb message names them).
-const Verb* const kVerbs[] = {&train_verb, &eval_verb, &sample_verb, &inspect_verb, &report_verb};
+const Verb* const kVerbs[] = {&train_verb,   &eval_verb,   &sample_verb,
+                              &inspect_verb, &report_verb, &ablate_verb};
 
 // Longer messages are cut (with their length said): no message of qkv's is this long.
 constexpr std::size_t kMaxMessageBytes = 4000;
