@@ -5,8 +5,9 @@
 //   cmake --build build --target qkv_make_checkpoint_corpus
 //   build/fuzz/qkv_make_checkpoint_corpus fuzz/corpus/checkpoint
 //
-// Inputs the fuzzer found (crash-*, added after their fix) and seeds of older format
-// versions (valid_v1_*, written by an older version of this program) live beside these.
+// Inputs the fuzzer found (crash-* once fixed, found-* that reach code the seeds do not)
+// and seeds of older format versions (valid_v1_*, written by an older version of this
+// program) live beside these.
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
