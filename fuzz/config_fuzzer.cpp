@@ -3,8 +3,8 @@
 // then, after each NUL byte, one `key.path=value` override.
 //
 // Any input must either be refused with a std::runtime_error (ConfigError is one) whose
-// message is one line of at most 2000 bytes naming where the error is (the file, or --set
-// when there are overrides), or read as a Config. Then, when its run is small (memory
+// message is one line of at most 2000 bytes opening with where the error is (the file, or
+// --set when there are overrides), or read as a Config. Then, when its run is small (memory
 // estimate under 64 MB: building is the slow part, not the one fuzzed), the model is
 // built (its layers read their keys), and the resolved config it writes must read back
 // to the same text, both as a run folder's config.yaml and as a checkpoint's saved config
@@ -48,8 +48,10 @@ void check_message(const std::exception& error, bool has_overrides) {
     finding("an error message of " + std::to_string(message.size()) + " bytes", message);
   if (message.find('\n') != std::string::npos)
     finding("an error message of several lines", message);
-  const bool names_file = message.find(kSource) != std::string::npos;
-  const bool names_set = message.find("--set") != std::string::npos;
+  // The source opens the message ("fuzzed.yaml:3:5: ..." or "--set: ..."); further on,
+  // "--set" may be quoted text.
+  const bool names_file = message.rfind(kSource, 0) == 0;
+  const bool names_set = message.rfind("--set", 0) == 0;
   if (!names_file && !(has_overrides && names_set))
     finding("an error that does not say where it is", message);
   if (names_set && !has_overrides) finding("an error blamed on --set without one", message);
