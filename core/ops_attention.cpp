@@ -7,12 +7,15 @@
 //             dQ += scale·dS K, dK += scale·dSᵀ Q      (gemms with beta = 1)
 // Only P (B, H, T, S) and the dropout scales are kept for backward; P doubles as the
 // attention map handed to inspection.
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "core/blas.hpp"
 #include "core/kernel_util.hpp"
 #include "core/ops.hpp"
+#include "core/parallel.hpp"
 #include "core/random.hpp"
 #include "core/vector_math.hpp"
 
@@ -80,6 +83,37 @@ template <class T> std::vector<T> dropout_scales(std::size_t count, double p, Rn
   return keep;
 }
 
+// A (T, S) scratch matrix of this thread, grown when needed and kept: the per-(batch,
+// head) work below allocates nothing once the first step has run.
+template <class T> T* scratch(std::size_t which, std::size_t count) {
+  thread_local std::vector<T> buffers[2];
+  std::vector<T>& buffer = buffers[which];
+  if (buffer.size() < count) buffer.resize(count);
+  return buffer.data();
+}
+
+// Runs work(b, h) for every (batch, head), spread over the threads. When an operand is
+// shared by the heads (an identity side), its gradient is written by every head of a
+// batch, so the split is by batch only; otherwise each (batch, head) writes its own
+// columns. A split is fixed by the shapes, so results do not depend on timing.
+template <class F> void for_each_head(const Layout& l, bool shared, F&& work) {
+  const std::size_t macs = l.tq * l.tk * (l.dk + l.dv);  // of one (batch, head)
+  const std::size_t per_unit = shared ? l.heads : 1;
+  const std::size_t units = shared ? l.batch : l.batch * l.heads;
+  const std::size_t min_units = std::max<std::size_t>(1, (std::size_t{1} << 20) / (macs * per_unit + 1));
+  parallel_for(units, min_units, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t u = begin; u < end; ++u) {
+      if (shared) {
+        for (std::size_t h = 0; h < l.heads; ++h) work(u, h);
+      } else {
+        work(u / l.heads, u % l.heads);
+      }
+    }
+  });
+}
+
+bool any_shared(const Layout& l) { return !l.q_head || !l.k_head || !l.v_head; }
+
 // Per (batch, head): P = softmax(scale·Q Kᵀ + masks) into probs (B, H, T, S), then
 // O = P V (or (P ⊙ keep) V with dropout) into the head's columns of out (B, T, H*Dv).
 // pad is the (B, S) key padding or null; keep the dropout scales or null.
@@ -88,34 +122,32 @@ void attention_forward(const T* q, const T* k, const T* v, const Layout& l, T sc
                        const std::uint8_t* pad, const T* keep, T* out, T* probs) {
   const std::size_t tq = l.tq, tk = l.tk;
   const T neg_inf = -std::numeric_limits<T>::infinity();
-  std::vector<T> dropped(keep ? tq * tk : 0);  // P ⊙ keep of one head, (T, S)
-  for (std::size_t b = 0; b < l.batch; ++b) {
+  for_each_head(l, false, [&](std::size_t b, std::size_t h) {
     const std::uint8_t* pad_b = pad ? pad + b * tk : nullptr;
-    for (std::size_t h = 0; h < l.heads; ++h) {
-      const T* qbh = q + b * tq * l.ldq + h * l.q_head;  // (T, Dk), row stride ldq
-      const T* kbh = k + b * tk * l.ldk + h * l.k_head;  // (S, Dk), row stride ldk
-      const T* vbh = v + b * tk * l.ldv + h * l.v_head;  // (S, Dv), row stride ldv
-      T* p = probs + (b * l.heads + h) * tq * tk;       // (T, S)
-      gemm(false, true, tq, tk, l.dk, scale, qbh, l.ldq, kbh, l.ldk, T(0), p, tk);
-      for (std::size_t i = 0; i < tq; ++i) {
-        T* row = p + i * tk;
-        if (causal)
-          for (std::size_t j = i + 1; j < tk; ++j) row[j] = neg_inf;
-        if (pad_b)
-          for (std::size_t j = 0; j < tk; ++j)
-            if (pad_b[j]) row[j] = neg_inf;
-        detail::softmax_row(row, row, tk);  // a row with every key masked: all zeros
-      }
-      const T* weights = p;
-      if (keep) {
-        const T* ks = keep + (b * l.heads + h) * tq * tk;
-        for (std::size_t i = 0; i < tq * tk; ++i) dropped[i] = p[i] * ks[i];
-        weights = dropped.data();
-      }
-      gemm(false, false, tq, l.dv, tk, T(1), weights, tk, vbh, l.ldv, T(0), out + b * tq * l.ldo + h * l.dv,
-           l.ldo);  // (T, Dv) into the head's columns
+    const T* qbh = q + b * tq * l.ldq + h * l.q_head;  // (T, Dk), row stride ldq
+    const T* kbh = k + b * tk * l.ldk + h * l.k_head;  // (S, Dk), row stride ldk
+    const T* vbh = v + b * tk * l.ldv + h * l.v_head;  // (S, Dv), row stride ldv
+    T* p = probs + (b * l.heads + h) * tq * tk;       // (T, S)
+    gemm(false, true, tq, tk, l.dk, scale, qbh, l.ldq, kbh, l.ldk, T(0), p, tk);
+    for (std::size_t i = 0; i < tq; ++i) {
+      T* row = p + i * tk;
+      if (causal)
+        for (std::size_t j = i + 1; j < tk; ++j) row[j] = neg_inf;
+      if (pad_b)
+        for (std::size_t j = 0; j < tk; ++j)
+          if (pad_b[j]) row[j] = neg_inf;
+      detail::softmax_row(row, row, tk);  // a row with every key masked: all zeros
     }
-  }
+    const T* weights = p;
+    if (keep) {  // P ⊙ keep of this head, (T, S)
+      const T* ks = keep + (b * l.heads + h) * tq * tk;
+      T* dropped = scratch<T>(0, tq * tk);
+      for (std::size_t i = 0; i < tq * tk; ++i) dropped[i] = p[i] * ks[i];
+      weights = dropped;
+    }
+    gemm(false, false, tq, l.dv, tk, T(1), weights, tk, vbh, l.ldv, T(0), out + b * tq * l.ldo + h * l.dv,
+         l.ldo);  // (T, Dv) into the head's columns
+  });
 }
 
 // The backward of attention_forward, per (batch, head), from dO (B, T, H*Dv) and the
@@ -125,38 +157,37 @@ template <class T>
 void attention_backward(const T* dout, const T* q, const T* k, const T* v, const T* probs,
                         const T* keep, const Layout& l, T scale, T* dq, T* dk, T* dv) {
   const std::size_t tq = l.tq, tk = l.tk;
-  std::vector<T> ds(tq * tk), weights(keep ? tq * tk : 0);  // dP then dS, and P ⊙ keep: (T, S)
-  for (std::size_t b = 0; b < l.batch; ++b) {
-    for (std::size_t h = 0; h < l.heads; ++h) {
-      const std::size_t qo = b * tq * l.ldq + h * l.q_head;
-      const std::size_t ko = b * tk * l.ldk + h * l.k_head;
-      const std::size_t vo = b * tk * l.ldv + h * l.v_head;
-      const T* gbh = dout + b * tq * l.ldo + h * l.dv;  // (T, Dv), row stride ldo
-      const T* p = probs + (b * l.heads + h) * tq * tk;
-      const T* ks = keep ? keep + (b * l.heads + h) * tq * tk : nullptr;
-      const T* used = p;
-      if (ks) {
-        for (std::size_t i = 0; i < tq * tk; ++i) weights[i] = p[i] * ks[i];
-        used = weights.data();
-      }
-      if (dv)  // dV += Pᵀ dO
-        gemm(true, false, tk, l.dv, tq, T(1), used, tk, gbh, l.ldo, T(1), dv + vo, l.ldv);
-      if (!dq && !dk) continue;
-      gemm(false, true, tq, tk, l.dv, T(1), gbh, l.ldo, v + vo, l.ldv, T(0), ds.data(), tk);
-      for (std::size_t i = 0; i < tq; ++i) {  // dS = P ⊙ (dP − rowsum(dP ⊙ P)), in place
-        T* row = ds.data() + i * tk;
-        const T* prow = p + i * tk;
-        if (ks)
-          for (std::size_t j = 0; j < tk; ++j) row[j] *= ks[i * tk + j];
-        T dot = 0;
-#pragma omp simd reduction(+ : dot)
-        for (std::size_t j = 0; j < tk; ++j) dot += row[j] * prow[j];
-        for (std::size_t j = 0; j < tk; ++j) row[j] = prow[j] * (row[j] - dot);
-      }
-      if (dq) gemm(false, false, tq, l.dk, tk, scale, ds.data(), tk, k + ko, l.ldk, T(1), dq + qo, l.ldq);
-      if (dk) gemm(true, false, tk, l.dk, tq, scale, ds.data(), tk, q + qo, l.ldq, T(1), dk + ko, l.ldk);
+  for_each_head(l, any_shared(l), [&](std::size_t b, std::size_t h) {
+    const std::size_t qo = b * tq * l.ldq + h * l.q_head;
+    const std::size_t ko = b * tk * l.ldk + h * l.k_head;
+    const std::size_t vo = b * tk * l.ldv + h * l.v_head;
+    const T* gbh = dout + b * tq * l.ldo + h * l.dv;  // (T, Dv), row stride ldo
+    const T* p = probs + (b * l.heads + h) * tq * tk;
+    const T* ks = keep ? keep + (b * l.heads + h) * tq * tk : nullptr;
+    const T* used = p;
+    if (ks) {  // P ⊙ keep, (T, S)
+      T* weights = scratch<T>(1, tq * tk);
+      for (std::size_t i = 0; i < tq * tk; ++i) weights[i] = p[i] * ks[i];
+      used = weights;
     }
-  }
+    if (dv)  // dV += Pᵀ dO
+      gemm(true, false, tk, l.dv, tq, T(1), used, tk, gbh, l.ldo, T(1), dv + vo, l.ldv);
+    if (!dq && !dk) return;
+    T* ds = scratch<T>(0, tq * tk);  // dP then dS, (T, S)
+    gemm(false, true, tq, tk, l.dv, T(1), gbh, l.ldo, v + vo, l.ldv, T(0), ds, tk);
+    for (std::size_t i = 0; i < tq; ++i) {  // dS = P ⊙ (dP − rowsum(dP ⊙ P)), in place
+      T* row = ds + i * tk;
+      const T* prow = p + i * tk;
+      if (ks)
+        for (std::size_t j = 0; j < tk; ++j) row[j] *= ks[i * tk + j];
+      T dot = 0;
+#pragma omp simd reduction(+ : dot)
+      for (std::size_t j = 0; j < tk; ++j) dot += row[j] * prow[j];
+      for (std::size_t j = 0; j < tk; ++j) row[j] = prow[j] * (row[j] - dot);
+    }
+    if (dq) gemm(false, false, tq, l.dk, tk, scale, ds, tk, k + ko, l.ldk, T(1), dq + qo, l.ldq);
+    if (dk) gemm(true, false, tk, l.dk, tq, scale, ds, tk, q + qo, l.ldq, T(1), dk + ko, l.ldk);
+  });
 }
 
 template <class T>

@@ -12,6 +12,7 @@
 #include "core/allocator.hpp"
 #include "core/blas.hpp"
 #include "core/ops.hpp"
+#include "core/parallel.hpp"
 #include "optim/clip.hpp"
 #include "io/atomic_file.hpp"
 #include "io/checkpoint.hpp"
@@ -79,7 +80,9 @@ Trainer::Trainer(Config config, TrainerOptions options)
       options_(std::move(options)),
       data_rng_(core::Rng(config_.seed).split(kDataStream)) {
   core::tune_allocator();
-  core::set_blas_threads(static_cast<int>(config_.train.threads));
+  // train.threads are core's pool (run() below): it splits large gemms itself, so OpenBLAS
+  // stays on one thread and the two never compete for the cores.
+  core::set_blas_threads(1);
   if (!options_.stop_at_seq_acc && config_.train.stop_at_seq_acc > 0)
     options_.stop_at_seq_acc = config_.train.stop_at_seq_acc;
 
@@ -388,6 +391,7 @@ TrainSummary Trainer::run() {
         options_.out, options_.terminal.value_or(is_terminal(options_.out)), config_.train.steps,
         step_);
 
+  const core::ParallelScope parallel(config_.train.threads);
   TrainSummary summary;
   while (step_ < config_.train.steps) {
     const Clock::time_point step_start = Clock::now();
