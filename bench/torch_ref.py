@@ -15,10 +15,11 @@ Model (pre-LN decoder, float32):
   loss = mean cross-entropy over all B*T positions   (or --loss-on answer)
   optimizer: Adam(lr=1e-3)
 
-Copy task (seq = T = 2n):
+Copy task (seq = T = 2n, or 2n + 1 with EOS as qkv's copy task makes it):
   full = [x1..xn, SEP, x1..xn]  (length 2n+1), x_i uniform in [0, V-2], SEP=V-1
+  odd T: full = [x1..xn, SEP, x1..xn, EOS]  (length 2n+2), x_i in [0, V-3], EOS=V-2
   input = full[:-1], target = full[1:]
-  the last n targets (x1..xn after SEP) are the copy; accuracy is measured on them.
+  the targets after SEP (the copy, and EOS) are what accuracy is measured on.
 
 Usage example:
   /usr/bin/python3 torch_ref.py --vocab 16 --d-model 32 --heads 2 --layers 1 \
@@ -148,11 +149,16 @@ class TinyTransformer(nn.Module):
 
 
 def copy_batch(B, T, V, gen=None):
-    assert T % 2 == 0, "copy task needs an even --seq"
+    """Inputs and targets (B, T). An odd T ends every answer with EOS, as qkv's copy data
+    does (bench/*.yaml: T = 2p + 1), so both sides train on the same shapes."""
     n = T // 2
-    sep = V - 1
-    x = torch.randint(0, V - 1, (B, n), generator=gen)
-    full = torch.cat([x, torch.full((B, 1), sep, dtype=torch.long), x], dim=1)
+    sep, eos = V - 1, V - 2
+    with_eos = T % 2 == 1
+    x = torch.randint(0, eos if with_eos else sep, (B, n), generator=gen)
+    parts = [x, torch.full((B, 1), sep, dtype=torch.long), x]
+    if with_eos:
+        parts.append(torch.full((B, 1), eos, dtype=torch.long))
+    full = torch.cat(parts, dim=1)
     return full[:, :-1].contiguous(), full[:, 1:].contiguous()
 
 
