@@ -58,8 +58,11 @@ std::string section_weights(const Inspection& in) {
     }
     for (std::size_t hd = 0; hd < layer.heads.size(); ++hd) {
       const HeadWeightStats& s = layer.heads[hd];
-      h += "<tr>" + td(std::to_string(l)) + td(std::to_string(hd)) + td(value(s.wq_norm, "id"), "num") +
-           td(value(s.wk_norm, "id"), "num") + td(value(s.wv_norm, "id"), "num") +
+      // qk merged has one matrix where Wq and Wk would be: its norm spans both columns.
+      const std::string qk_norms =
+          s.wqk_norm ? "<td colspan=\"2\" class=\"num\">W<sub>qk</sub> " + fixed(*s.wqk_norm) + "</td>"
+                     : td(value(s.wq_norm, "id"), "num") + td(value(s.wk_norm, "id"), "num");
+      h += "<tr>" + td(std::to_string(l)) + td(std::to_string(hd)) + qk_norms + td(value(s.wv_norm, "id"), "num") +
            td(value(s.wo_norm), "num") + circuit(s.qk) + circuit(s.ov) + "</tr>\n";
     }
   }

@@ -41,6 +41,7 @@ Json weights(const WeightReport& report) {
       heads.push_back({{"head", h},
                        {"wq_norm", value(s.wq_norm)},
                        {"wk_norm", value(s.wk_norm)},
+                       {"wqk_norm", value(s.wqk_norm)},
                        {"wv_norm", value(s.wv_norm)},
                        {"wo_norm", value(s.wo_norm)},
                        {"qk", circuit(s.qk)},

@@ -15,7 +15,7 @@
 //
 // The tables (--json): {"source", "task", "model", "layers", "heads", "weights": [per layer:
 // {"layer", "attention_type", "analyzed", "note", "heads": [{"head", "wq_norm", "wk_norm",
-// "wv_norm", "wo_norm", "qk": {"norm", "identity_cosine", "symmetry", "effective_rank",
+// "wqk_norm" (qk merged), "wv_norm", "wo_norm", "qk": {"norm", "identity_cosine", "symmetry", "effective_rank",
 // "top_singular_values"}, "ov": {...}}], "qk_similarity": [[...]], "ov_similarity": [[...]]}],
 // "mean_qk_similarity", "patterns": null | {"inputs", "layers": [{"layer", "heads": [{"head",
 // "self", "previous", "first", "sep", "source"}], "similarity": [[...]]}],

@@ -39,8 +39,9 @@ std::string label(const std::string& token) { return token.substr(0, kMaxLabel);
 
 void add_weight_table(const Inspection& in, std::string& out) {
   out += "\nWeights, no input needed. Per head: Frobenius norms of its slices (id: identity,\n"
-         "-: none), and its circuits: QK = Wq_h^T Wk_h / sqrt(Dk), the form x QK y^T that\n"
-         "scores query x against key y; OV = Wo_h Wv_h, what a read position adds.\n"
+         "-: none; Wqk: the one C x C matrix of qk merged, across |Wq| and |Wk|), and its\n"
+         "circuits: QK = Wq_h^T Wk_h / sqrt(Dk), the form x QK y^T that scores query x\n"
+         "against key y; OV = Wo_h Wv_h, what a read position adds.\n"
          "id-cos: cosine to the identity (1 = the raw dot product, or a plain copy); sym:\n"
          "symmetry, |(W+W^T)/2| / |W|; rank: effective rank, exp(entropy of s_i / sum s);\n"
          "s1, s2: the largest singular values.\n\n";
@@ -66,8 +67,10 @@ void add_weight_table(const Inspection& in, std::string& out) {
     for (std::size_t h = 0; h < layer.heads.size(); ++h) {
       const HeadWeightStats& s = layer.heads[h];
       // An identity side has no slice; a missing wo is "-" (none), not identity.
-      out += pad_left(std::to_string(l), 5) + pad_left(std::to_string(h), 5) +
-             norm(s.wq_norm, true) + norm(s.wk_norm, true) + norm(s.wv_norm, true) +
+      const std::string qk_norms = s.wqk_norm ? pad_left("Wqk " + fixed(*s.wqk_norm), 14)
+                                              : norm(s.wq_norm, true) + norm(s.wk_norm, true);
+      out += pad_left(std::to_string(l), 5) + pad_left(std::to_string(h), 5) + qk_norms +
+             norm(s.wv_norm, true) +
              norm(s.wo_norm, false) + " |" + circuit(s.qk) + " |" + circuit(s.ov) + "\n";
     }
   }

@@ -92,6 +92,7 @@ LayerWeightStats analyze_layer(const layers::AttentionLayer& layer, const std::s
     HeadWeightStats head;
     head.wq_norm = norm_of(w.wq);
     head.wk_norm = norm_of(w.wk);
+    head.wqk_norm = norm_of(w.wqk);
     head.wv_norm = norm_of(w.wv);
     head.wo_norm = norm_of(w.wo);
     qk.push_back(qk_circuit(*attention, h));

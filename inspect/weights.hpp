@@ -59,6 +59,9 @@ struct CircuitStats {
 struct HeadWeightStats {
   // Frobenius norms of the head's slices (HeadWeights); empty for an identity side or no wo.
   std::optional<double> wq_norm, wk_norm, wv_norm, wo_norm;
+  // qk merged: the norm of the head's one C × C matrix W_h (wq_norm, wk_norm are empty:
+  // there is no Wq or Wk, which is not an identity side); empty otherwise.
+  std::optional<double> wqk_norm;
   CircuitStats qk, ov;
 };
 

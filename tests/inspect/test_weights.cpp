@@ -12,6 +12,8 @@
 #include "core/ops.hpp"
 #include "core/random.hpp"
 #include "inspect/attention_maps.hpp"
+#include "inspect/inspection.hpp"
+#include "inspect/text_report.hpp"
 #include "inspect/weights.hpp"
 #include "inspect_test_util.hpp"
 #include "layers/attention.hpp"
@@ -205,6 +207,31 @@ TEST_CASE("analyze_weights: wq = wk = identity gives the raw dot product with le
   }
   for (double v : layer.qk_similarity.values) CHECK(v == doctest::Approx(1.0));
   CHECK(layer.ov_similarity(0, 1) < 0.9);  // the value sides are learned, each its own
+}
+
+TEST_CASE("analyze_weights: qk merged reports its one matrix, not two identity sides") {
+  const auto task = test::make_task("{type: copy, symbols: 6, min_len: 3, max_len: 5}");
+  const auto model = test::make_model("d_model: 16\nheads: 2\nlayers: 1\nattention: {qk: merged}\n", *task);
+  const WeightReport report = analyze_weights(*model);
+  const auto* attention =
+      dynamic_cast<const MultiHeadAttention*>(&model->block(0).attention());
+  REQUIRE(attention != nullptr);
+  for (std::size_t h = 0; h < 2; ++h) {
+    const HeadWeightStats& head = report.layers[0].heads[h];
+    CHECK_FALSE(head.wq_norm.has_value());
+    CHECK_FALSE(head.wk_norm.has_value());
+    REQUIRE(head.wqk_norm.has_value());
+    const Matrix w = qk_circuit(*attention, h);  // W_h scaled by score_scale()
+    double sum = 0;
+    for (double v : w.values) sum += v * v;
+    CHECK(*head.wqk_norm == doctest::Approx(std::sqrt(sum) / attention->score_scale()));
+  }
+  // The text shows the merged matrix's norm where |Wq| and |Wk| are, never "id".
+  const std::string text = text_report(inspect_model(*model, *task, InspectOptions{}));
+  const std::string row = text.substr(text.find("\n    0    0 ") + 1, 40);
+  CAPTURE(row);
+  CHECK(row.find("Wqk ") != std::string::npos);
+  CHECK(row.find(" id ") == std::string::npos);
 }
 
 TEST_CASE("analyze_weights: a trained learned-projection copy model is no raw dot product") {
