@@ -1,14 +1,14 @@
 #!/usr/bin/python3
 """Steps and seconds each shipped config needs to reach its target eval accuracy.
 
-For every configs/*.yaml (and configs/ablations/*.yaml with --ablations), runs
-`qkv train CONFIG --stop-at TARGET` in a fresh folder and reads metrics.jsonl: the first
+For every configs/*.yaml, runs `qkv train CONFIG --stop-at TARGET` in a fresh folder and reads metrics.jsonl: the first
 evaluation whose seq_acc reaches the target gives the steps and the run's elapsed seconds
 (training, evaluations and checkpoints included: what a person waits). Targets: seq_acc
 0.99, agreement 0.98 (its issue's bar). A config that has not reached its target after its
-train.steps or --max-seconds is reported as not reached, with its best seq_acc.
+train.steps or --max-seconds is reported as not reached, with its best seq_acc. (The
+attention variants, over seeds, are `qkv ablate configs/ablations/<task>.yaml`'s.)
 
-  bench/time_to_target.py --qkv build/qkv [--only copy,sort] [--ablations]
+  bench/time_to_target.py --qkv build/qkv [--only copy,sort]
 """
 import argparse
 import json
@@ -55,7 +55,6 @@ def main():
     parser.add_argument("--qkv", default=str(ROOT / "build" / "qkv"),
                         help="the qkv binary (default: build/qkv)")
     parser.add_argument("--only", default="", help="comma-separated config names to run")
-    parser.add_argument("--ablations", action="store_true", help="also configs/ablations/")
     parser.add_argument("--max-seconds", type=float, default=330.0,
                         help="give up on a config after this long (default 330)")
     args = parser.parse_args()
@@ -63,8 +62,6 @@ def main():
         sys.exit(f"time_to_target.py: no qkv binary at {args.qkv} (build it, or pass --qkv)")
 
     configs = sorted((ROOT / "configs").glob("*.yaml"))
-    if args.ablations:
-        configs += sorted((ROOT / "configs" / "ablations").glob("*.yaml"))
     if args.only:
         wanted = set(args.only.split(","))
         configs = [c for c in configs if c.stem in wanted]

@@ -49,10 +49,13 @@ inline ablate::SweepPlan run_tiny_sweep(const std::string& config, const std::st
   return plan;
 }
 
-// A metrics.jsonl without its clock fields, one JSON text per line.
-inline std::vector<std::string> metrics_without_clock(const std::string& path) {
+// A metrics.jsonl without its clock fields, one JSON text per line; `split`: only the
+// lines of that split ("": all).
+inline std::vector<std::string> metrics_without_clock(const std::string& path,
+                                                      const std::string& split = "") {
   std::vector<std::string> lines;
   for (nlohmann::json line : read_jsonl(path)) {
+    if (!split.empty() && line["split"] != split) continue;
     line.erase("elapsed_s");
     line.erase("tokens_per_s");
     lines.push_back(line.dump());
@@ -75,13 +78,18 @@ inline std::map<std::string, std::string> tables_without_clock(const std::string
   return tables;
 }
 
-// Every run of two sweeps: the same metrics (clock aside) and the same weights, bit for bit.
-inline void check_same_runs(const ablate::SweepPlan& a, const ablate::SweepPlan& b) {
+// Every run of two sweeps: the same metrics (clock aside) and the same weights, bit for
+// bit. `split`: compare only that split's lines. (A run stopped by a signal writes a train
+// line at the step it stopped at, and its resumed part's first line covers the rest of
+// that window: its eval lines and weights are an uninterrupted run's, its train lines are
+// windowed differently.)
+inline void check_same_runs(const ablate::SweepPlan& a, const ablate::SweepPlan& b,
+                            const std::string& split = "") {
   REQUIRE(a.runs.size() == b.runs.size());
   for (std::size_t i = 0; i < a.runs.size(); ++i) {
     CAPTURE(a.runs[i].dir);
-    CHECK(metrics_without_clock(a.runs[i].dir + "/metrics.jsonl") ==
-          metrics_without_clock(b.runs[i].dir + "/metrics.jsonl"));
+    CHECK(metrics_without_clock(a.runs[i].dir + "/metrics.jsonl", split) ==
+          metrics_without_clock(b.runs[i].dir + "/metrics.jsonl", split));
     const io::Checkpoint x = io::load_checkpoint(a.runs[i].dir + "/last.safetensors");
     const io::Checkpoint y = io::load_checkpoint(b.runs[i].dir + "/last.safetensors");
     REQUIRE(x.weights.size() == y.weights.size());

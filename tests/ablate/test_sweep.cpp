@@ -169,7 +169,7 @@ TEST_CASE("ablate: stopped by SIGINT and run again, a sweep trains only what is 
   // The finished run was not trained again: its log is the same to the clock's digits.
   CHECK(read_text(resumed.runs[0].dir + "/metrics.jsonl") == finished_metrics);
   const SweepPlan whole = qkv::test::run_tiny_sweep(config, dir + "/whole", 1);
-  qkv::test::check_same_runs(whole, resumed);  // the resumed run continued bit for bit
+  qkv::test::check_same_runs(whole, resumed, "eval");  // the resumed run went on bit for bit
   CHECK(qkv::test::tables_without_clock(out) == qkv::test::tables_without_clock(dir + "/whole"));
 }
 
