@@ -30,7 +30,10 @@ qkv_build() {
   local dir="$QKV_ROOT/build" flags=(-DCMAKE_BUILD_TYPE=Release)
   if [[ "$flavour" == sanitize ]]; then
     dir="$QKV_ROOT/build-sanitize"
-    flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DQKV_SANITIZE=ON)
+    # -O1 and line tables (-g1): what AddressSanitizer's reports need, and the build takes
+    # about half the time of -O2 with full debug information.
+    flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
+           -DQKV_SANITIZE=ON)
   fi
   cmake -S "$QKV_ROOT" -B "$dir" "${flags[@]}" >/dev/null
   cmake --build "$dir" -j"$(nproc)" --target "$@"
