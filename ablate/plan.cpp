@@ -2,6 +2,7 @@
 #include "ablate/plan.hpp"
 
 #include <filesystem>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 

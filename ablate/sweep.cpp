@@ -2,6 +2,7 @@
 // sweep.hpp).
 #include "ablate/sweep.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -137,7 +138,8 @@ void watch(Shared& shared, const std::vector<Slot>& slots, std::size_t jobs,
     std::size_t steps_done = shared.steps_finished;
     const std::size_t runs_done = finished_before + shared.finished;
     lock.unlock();
-    progress.draw(running_views(shared, slots, steps_done), runs_done, steps_done);
+    const std::vector<RunningView> running = running_views(shared, slots, steps_done);
+    progress.draw(running, runs_done, steps_done);
     lock.lock();
     shared.changed.wait_for(lock, kPollInterval);
   }

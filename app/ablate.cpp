@@ -23,6 +23,7 @@
 #include "ablate/sweep.hpp"
 #include "ablate/table.hpp"
 #include "app/cli.hpp"
+#include "app/shell_word.hpp"
 #include "train/resources.hpp"
 #include "train/stop_signals.hpp"
 
@@ -56,15 +57,15 @@ std::string plan_line(const ablate::SweepPlan& plan, std::size_t jobs) {
 
 // The command line that finishes the sweep.
 std::string again_command(const AblateArgs& args, const ablate::SweepPlan& plan) {
-  std::string command = "qkv ablate " + args.config;
+  std::string command = "qkv ablate " + shell_word(args.config);
   if (!args.variants.empty()) {
     std::string list;
     for (const ablate::Variant& v : plan.variants) list += (list.empty() ? "" : ",") + v.name;
-    command += " --variants " + list;
+    command += " --variants " + shell_word(list);
   }
   if (args.seeds) command += " --seeds " + std::to_string(*args.seeds);
-  command += " --out " + plan.out_dir;
-  for (const std::string& set : args.sets) command += " --set '" + set + "'";
+  command += " --out " + shell_word(plan.out_dir);
+  for (const std::string& set : args.sets) command += " --set " + shell_word(set);
   return command;
 }
 

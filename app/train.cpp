@@ -16,6 +16,7 @@
 
 #include "app/arg_checks.hpp"
 #include "app/cli.hpp"
+#include "app/shell_word.hpp"
 #include "train/config.hpp"
 #include "train/stop_signals.hpp"
 #include "train/trainer.hpp"
@@ -32,16 +33,6 @@ struct TrainArgs {
   bool force = false;
   std::optional<double> stop_at;
 };
-
-// `word` as a POSIX shell reads it back: as it is when it is plain, else single-quoted.
-std::string shell_word(const std::string& word) {
-  if (!word.empty() && word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                              "0123456789_./-=:,+@%") == std::string::npos)
-    return word;
-  std::string quoted = "'";
-  for (const char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
 
 // The command line that continues the run where it stopped.
 std::string resume_command(const TrainArgs& args, const std::string& out_dir) {
