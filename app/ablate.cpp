@@ -48,11 +48,15 @@ std::string plan_line(const ablate::SweepPlan& plan, std::size_t jobs) {
   }
   std::string variants;
   for (const ablate::Variant& v : plan.variants) variants += (variants.empty() ? "" : ", ") + v.name;
+  const auto count = [](std::size_t n, const char* noun) {
+    return fmt::format("{} {}{}", n, noun, n == 1 ? "" : "s");
+  };
   return fmt::format(
-      "# ablate {}: {} variants ({}) x {} seeds = {} runs of {} steps into {}/; {} finished, "
-      "{} to resume, {} to start; {} at a time\n",
-      plan.name, plan.variants.size(), variants, plan.seeds.size(), plan.runs.size(), plan.steps,
-      plan.out_dir, finished, partial, plan.runs.size() - finished - partial, jobs);
+      "# ablate {}: {} ({}) x {} = {} of {} steps into {}/; {} finished, {} to resume, {} to "
+      "start; {} at a time\n",
+      plan.name, count(plan.variants.size(), "variant"), variants, count(plan.seeds.size(), "seed"),
+      count(plan.runs.size(), "run"), plan.steps, plan.out_dir, finished, partial,
+      plan.runs.size() - finished - partial, jobs);
 }
 
 // The command line that finishes the sweep.

@@ -14,6 +14,10 @@
 //   qkv eval CHECKPOINT [--samples N] [--data FILE] [--seed S] [--show]
 //       prints {"loss":…,"token_acc":…,"seq_acc":…,"samples":…} on one line (--show: each
 //       example's prompt, target and greedy answer before it, the wrong ones marked)
+//   qkv ablate SWEEP.yaml [--variants v1,v2,...] [--seeds N] [--jobs J] [--out DIR]
+//              [--set key.path=value ...]
+//       trains every attention variant x seed of a sweep config (resumable), then writes
+//       DIR/ablation.md, .csv, .json (app/ablate.cpp)
 //   qkv sample CHECKPOINT [--prompt "a c f b"] [--temperature T] [--top-k K]
 //              [--max-tokens N] [--seed S] [--attention]
 //       prints the model's answer (prompts from stdin without --prompt)

@@ -83,7 +83,7 @@ TEST_CASE("ablate CLI: --variants and --seeds override the config's ablate: sect
                                     "kq=identity,none", "--seeds", "1", "--set", "seed=7"});
   CAPTURE(result.err);
   REQUIRE(result.code == 0);
-  CHECK(result.out.find("2 variants (qk=identity, none) x 1 seeds = 2 runs") != std::string::npos);
+  CHECK(result.out.find("2 variants (qk=identity, none) x 1 seed = 2 runs") != std::string::npos);
   CHECK(fs::exists(dir + "/sweep/qk=identity/seed-7/last.safetensors"));
   CHECK(fs::exists(dir + "/sweep/none/seed-7/last.safetensors"));
   CHECK(!fs::exists(dir + "/sweep/ablation_maps.svg"));  // no learned model to compare
