@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <regex>
 #include <string>
 #include <thread>
@@ -352,6 +353,13 @@ TEST_CASE("cli: values that used to be accepted or misreported") {
     CHECK_MESSAGE(forced.code == 0, forced.err);
     check_error(run_qkv({"train", config, "--out", dir + "/other", "--force"}),
                 "--force applies to --resume only");
+  }
+  SUBCASE("a NaN weight (eval printed \"loss\":null and exited 0)") {
+    qkv::io::Checkpoint c = qkv::io::load_checkpoint(checkpoint);
+    c.weights.at("head.bias").data<float>()[1] = std::numeric_limits<float>::quiet_NaN();
+    qkv::io::save_checkpoint(dir + "/nan.safetensors", c);  // well-formed, checksums right
+    check_error(run_qkv({"eval", dir + "/nan.safetensors"}),
+                "weight 'head.bias' holds nan at element 1");
   }
   SUBCASE("a checkpoint's threads over this machine's cores are capped (OpenBLAS hung at exit)") {
     qkv::io::Checkpoint c = qkv::io::load_checkpoint(checkpoint);
