@@ -37,6 +37,8 @@ class MetadataReader {
     throw std::runtime_error(prefix_ + problem);
   }
 
+  bool has(const std::string& key) const { return metadata_.count(key) > 0; }
+
   const std::string& text(const std::string& key) const {
     auto it = metadata_.find(key);
     if (it == metadata_.end()) fail("metadata has no '" + key + "'");
@@ -145,6 +147,11 @@ Checkpoint read_contents(Safetensors& file, const MetadataReader& meta, int vers
   }
   checkpoint.elapsed_s = meta.number("elapsed_s");
   if (checkpoint.elapsed_s < 0) meta.wrong("elapsed_s", "a non-negative number");
+  if (meta.has("ranks")) {
+    checkpoint.ranks = meta.count("ranks");
+    if (checkpoint.ranks == 0) meta.wrong("ranks", "a positive integer");
+    checkpoint.rank_batch = meta.count("rank_batch");
+  }
   return checkpoint;
 }
 
@@ -173,6 +180,8 @@ std::string encode_checkpoint(const Checkpoint& checkpoint) {
   meta["vocabulary"] = json(checkpoint.vocabulary).dump();
   meta["best_seq_acc"] = checkpoint.best_seq_acc ? json(*checkpoint.best_seq_acc).dump() : "null";
   meta["elapsed_s"] = json(checkpoint.elapsed_s).dump();
+  meta["ranks"] = std::to_string(checkpoint.ranks);
+  meta["rank_batch"] = std::to_string(checkpoint.rank_batch);
   return encode_safetensors(file);
 }
 

@@ -8,7 +8,8 @@
 //                  position), the task's state (the file task's vocabulary), the task's
 //                  vocabulary (its token names in id order, a JSON list, for readers that
 //                  have no qkv: examples/python/load_checkpoint.py), the best eval seq_acc
-//                  so far and the run's time so far
+//                  so far, the run's time so far, and the processes that trained it
+//                  (`ranks`, `rank_batch`: data-parallel training, train/data_parallel.hpp)
 //
 //   Checkpoint checkpoint;
 //   checkpoint.weights = model.state();
@@ -57,6 +58,11 @@ struct Checkpoint {
   std::vector<std::string> vocabulary;            // Task::token_names(); none in version 1
   std::optional<double> best_seq_acc;             // best eval seq_acc so far
   double elapsed_s = 0;                           // training time so far
+  // The processes of the data-parallel training that wrote it and the rows of the batch
+  // each one trained per step (train.batch_size = ranks x rank_batch). A file written
+  // before qkv recorded them reads as 1 process and rank_batch 0 (unknown: the whole batch).
+  std::size_t ranks = 1;
+  std::size_t rank_batch = 0;
 };
 
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <stdexcept>
 
 #include "core/ops.hpp"
@@ -70,30 +71,40 @@ std::vector<tasks::Batch> make_eval_batches(const tasks::Task& task, const std::
   return batches;
 }
 
-EvalResult evaluate(layers::Transformer& model, const tasks::Task& task,
-                    const std::vector<tasks::Batch>& batches) {
-  const bool was_training = model.is_training();
-  model.eval();
-  core::NoGrad no_grad;
+namespace {
+
+// What one evaluation counts, before the counts become rates.
+struct Counts {
   Tally total;
   std::map<int, Tally> groups, distances;
   double loss_sum = 0;  // sum over answer positions of their cross-entropy
+};
+
+Counts count(layers::Transformer& model, const std::vector<tasks::Batch>& batches) {
+  const bool was_training = model.is_training();
+  model.eval();
+  core::NoGrad no_grad;
+  Counts counts;
   for (const tasks::Batch& batch : batches) {
     const core::Tensor logits = model.forward(batch.inputs);
-    const std::size_t before = total.tokens;
+    const std::size_t before = counts.total.tokens;
     if (logits.dtype() == core::DType::f32)
-      tally_batch<float>(logits, batch, total, groups, distances);
+      tally_batch<float>(logits, batch, counts.total, counts.groups, counts.distances);
     else
-      tally_batch<double>(logits, batch, total, groups, distances);
-    const std::size_t answer_tokens = total.tokens - before;
+      tally_batch<double>(logits, batch, counts.total, counts.groups, counts.distances);
+    const std::size_t answer_tokens = counts.total.tokens - before;
     if (answer_tokens > 0)
-      loss_sum += core::cross_entropy(logits, batch.targets, batch.answer_mask).item() *
-                  static_cast<double>(answer_tokens);
+      counts.loss_sum += core::cross_entropy(logits, batch.targets, batch.answer_mask).item() *
+                         static_cast<double>(answer_tokens);
   }
   model.train(was_training);
+  return counts;
+}
 
+EvalResult result_of(const Counts& counts, const tasks::Task& task) {
   EvalResult result;
-  result.loss = total.tokens > 0 ? loss_sum / static_cast<double>(total.tokens) : 0.0;
+  const Tally& total = counts.total;
+  result.loss = total.tokens > 0 ? counts.loss_sum / static_cast<double>(total.tokens) : 0.0;
   result.token_acc = total.token_acc();
   result.seq_acc = total.seq_acc();
   result.samples = total.examples;
@@ -104,9 +115,73 @@ EvalResult evaluate(layers::Transformer& model, const tasks::Task& task,
                                tally.seq_acc(), tally.examples});
     }
   };
-  add_groups(task.group_name(), groups);
-  add_groups("distance", distances);
+  add_groups(task.group_name(), counts.groups);
+  add_groups("distance", counts.distances);
   return result;
+}
+
+// The counts as one vector of doubles (exact: counts stay far below 2^53) in the layout
+// the labels give: the total, the loss sum, then each group's and each distance's tally.
+std::vector<double> flatten(const Counts& counts, const EvalLabels& labels) {
+  std::vector<double> flat;
+  const auto put = [&flat](const Tally& t) {
+    flat.insert(flat.end(), {double(t.tokens), double(t.tokens_right), double(t.examples),
+                             double(t.examples_right)});
+  };
+  put(counts.total);
+  flat.push_back(counts.loss_sum);
+  const auto put_all = [&](const std::vector<int>& keys, const std::map<int, Tally>& tallies) {
+    for (int key : keys) {
+      const auto it = tallies.find(key);
+      put(it == tallies.end() ? Tally{} : it->second);
+    }
+  };
+  put_all(labels.groups, counts.groups);
+  put_all(labels.distances, counts.distances);
+  return flat;
+}
+
+Counts unflatten(const std::vector<double>& flat, const EvalLabels& labels) {
+  std::size_t at = 0;
+  const auto take = [&flat, &at]() {
+    Tally t;
+    t.tokens = static_cast<std::size_t>(flat[at]);
+    t.tokens_right = static_cast<std::size_t>(flat[at + 1]);
+    t.examples = static_cast<std::size_t>(flat[at + 2]);
+    t.examples_right = static_cast<std::size_t>(flat[at + 3]);
+    at += 4;
+    return t;
+  };
+  Counts counts;
+  counts.total = take();
+  counts.loss_sum = flat[at++];
+  for (int key : labels.groups) counts.groups[key] = take();
+  for (int key : labels.distances) counts.distances[key] = take();
+  return counts;
+}
+
+}  // namespace
+
+EvalResult evaluate(layers::Transformer& model, const tasks::Task& task,
+                    const std::vector<tasks::Batch>& batches) {
+  return result_of(count(model, batches), task);
+}
+
+EvalLabels eval_labels(const std::vector<tasks::Example>& examples) {
+  std::set<int> groups, distances;
+  for (const tasks::Example& example : examples) {
+    if (example.group >= 0) groups.insert(example.group);
+    if (example.distance >= 0) distances.insert(example.distance);
+  }
+  return {{groups.begin(), groups.end()}, {distances.begin(), distances.end()}};
+}
+
+EvalResult evaluate(layers::Transformer& model, const tasks::Task& task,
+                    const std::vector<tasks::Batch>& batches, Communicator& communicator,
+                    const EvalLabels& labels) {
+  std::vector<double> flat = flatten(count(model, batches), labels);
+  communicator.allreduce_sum(flat.data(), flat.size());
+  return result_of(unflatten(flat, labels), task);
 }
 
 }  // namespace qkv::train

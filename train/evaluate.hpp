@@ -13,6 +13,14 @@
 //
 // The model runs in evaluation mode (no dropout) and without a graph; its training mode
 // is restored afterwards.
+//
+// Split over the ranks of a data-parallel training (communicator.hpp): each rank
+// evaluates its own share of the examples, the counts are summed, and every rank gets the
+// whole set's result: the same counts, and the loss up to the float round-off of another
+// order of additions.
+//
+//   EvalLabels labels = eval_labels(examples);                  // of the whole set
+//   EvalResult all = evaluate(model, task, my_batches, world(), labels);
 #pragma once
 
 #include <cstddef>
@@ -21,6 +29,7 @@
 
 #include "layers/transformer.hpp"
 #include "tasks/task.hpp"
+#include "train/communicator.hpp"
 
 namespace qkv::train {
 
@@ -48,5 +57,18 @@ std::vector<tasks::Batch> make_eval_batches(const tasks::Task& task, const std::
 
 EvalResult evaluate(layers::Transformer& model, const tasks::Task& task,
                     const std::vector<tasks::Batch>& batches);
+
+// The group and distance labels (>= 0) that occur in a set of examples, ascending: the
+// counts a split evaluation sums.
+struct EvalLabels {
+  std::vector<int> groups, distances;
+};
+EvalLabels eval_labels(const std::vector<tasks::Example>& examples);
+
+// The split evaluation (see above): `batches` hold this rank's examples, `labels` those of
+// the whole set. Every rank of `communicator` must call it.
+EvalResult evaluate(layers::Transformer& model, const tasks::Task& task,
+                    const std::vector<tasks::Batch>& batches, Communicator& communicator,
+                    const EvalLabels& labels);
 
 }  // namespace qkv::train

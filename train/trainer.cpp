@@ -17,6 +17,7 @@
 #include "io/atomic_file.hpp"
 #include "io/checkpoint.hpp"
 #include "strict_yaml/config_writer.hpp"
+#include "train/data_parallel.hpp"
 #include "train/metrics.hpp"
 #include "train/progress.hpp"
 #include "train/resources.hpp"
@@ -66,6 +67,19 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// This rank's contiguous share of the held-out examples (every rank made them all).
+std::vector<tasks::Example> rank_share(const std::vector<tasks::Example>& examples,
+                                       const Communicator& communicator) {
+  const std::size_t n = examples.size(), r = communicator.rank(), N = communicator.size();
+  return {examples.begin() + static_cast<std::ptrdiff_t>(r * n / N),
+          examples.begin() + static_cast<std::ptrdiff_t>((r + 1) * n / N)};
+}
+
+Communicator& single_process() {
+  static SingleProcess alone;
+  return alone;
+}
+
 // The index of the first non-finite value, or -1.
 template <class T> std::ptrdiff_t first_non_finite(const T* values, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i)
@@ -78,6 +92,7 @@ template <class T> std::ptrdiff_t first_non_finite(const T* values, std::size_t 
 Trainer::Trainer(Config config, TrainerOptions options)
     : config_(std::move(config)),
       options_(std::move(options)),
+      comm_(options_.communicator != nullptr ? options_.communicator : &single_process()),
       data_rng_(core::Rng(config_.seed).split(kDataStream)) {
   core::tune_allocator();
   // train.threads are core's pool (run() below): it splits large gemms itself, so OpenBLAS
@@ -85,34 +100,86 @@ Trainer::Trainer(Config config, TrainerOptions options)
   core::set_blas_threads(1);
   if (!options_.stop_at_seq_acc && config_.train.stop_at_seq_acc > 0)
     options_.stop_at_seq_acc = config_.train.stop_at_seq_acc;
+  // Rank 0 alone holds the run folder, and sends the others its checkpoint; each part ends
+  // in an agreement, so that a rank's error stops every rank with its message.
+  std::string checkpoint_bytes;
+  comm_->agree(attempt([&] { checkpoint_bytes = open_run(); }));
+  if (options_.resume && comm_->size() > 1) comm_->broadcast(checkpoint_bytes);
+  comm_->agree(attempt([&] { build(checkpoint_bytes); }));
+}
 
-  // Before anything in the folder is read: another run writing it would change it.
+// Locks the folder (before anything in it is read: another run writing it would change
+// it) and returns its checkpoint's bytes when resuming; on rank 0 only.
+std::string Trainer::open_run() {
+  if (comm_->rank() != 0) return "";
   fs::create_directories(options_.out_dir);
   lock_ = std::make_unique<RunLock>(options_.out_dir);
   const std::string last = path("last.safetensors");
-  std::optional<io::Checkpoint> checkpoint;
   if (options_.resume) {
     if (!fs::exists(last))
       throw std::runtime_error("cannot resume: '" + last + "' does not exist");
-    checkpoint = io::load_checkpoint(last);
-  } else if (fs::exists(last)) {
+    return io::read_file(last);
+  }
+  if (fs::exists(last))
     throw std::runtime_error("'" + options_.out_dir +
                              "' already holds a run (last.safetensors): continue it with "
                              "--resume, or choose another folder with --out");
-  }
+  return "";
+}
 
+void Trainer::build(const std::string& checkpoint_bytes) {
+  const std::string last = path("last.safetensors");
+  std::optional<io::Checkpoint> checkpoint;
+  if (options_.resume)
+    checkpoint = io::decode_checkpoint(checkpoint_bytes, last,
+                                       comm_->rank() == 0 ? stderr : nullptr);
   task_ = config_.make_task(checkpoint ? checkpoint->task_state : std::string());
   if (checkpoint) check_task_unchanged(*checkpoint, last);
+  check_ranks(checkpoint ? &*checkpoint : nullptr, last);
   check_memory(estimate_memory(config_, task_->vocab_size(), task_->max_seq_len(),
                                /*training=*/true));
   core::Rng init_rng(config_.seed);
   model_ = layers::build_model(config_.model, task_->vocab_size(), task_->max_seq_len(), init_rng);
   params_ = model_->named_parameters();
   optimizer_ = optim::make_optimizer(config_.optim, params_);
-  eval_batches_ = make_eval_batches(
-      *task_, task_->eval_examples(config_.train.eval_samples, config_.seed));
+  const std::vector<tasks::Example> examples =
+      task_->eval_examples(config_.train.eval_samples, config_.seed);
+  eval_batches_ = make_eval_batches(*task_, rank_share(examples, *comm_));
+  if (comm_->size() > 1) {
+    eval_labels_ = eval_labels(examples);
+    parallel_ = std::make_unique<DataParallel>(*comm_, params_);
+  }
   if (checkpoint) restore(*checkpoint, last);
-  if (task_change_) best_seq_acc_.reset();  // the best of another task
+  if (task_change_) best_seq_acc_.reset();
+}
+
+// Data-parallel training's conditions: the global batch splits evenly, no dropout, and a
+// run resumed on another number of ranks keeps its global batch.
+void Trainer::check_ranks(const io::Checkpoint* checkpoint, const std::string& source) {
+  const std::size_t ranks = comm_->size(), batch = config_.train.batch_size;
+  if (ranks > 1) {
+    rank_rows(batch, comm_->rank(), ranks);
+    if (config_.model.dropout > 0)
+      throw std::runtime_error(fmt::format(
+          "model.dropout {} on {} ranks: data-parallel training does not draw dropout masks "
+          "as one process would, so it runs without dropout only (set model.dropout=0)",
+          config_.model.dropout, ranks));
+  }
+  if (checkpoint == nullptr) return;
+  resumed_ranks_ = checkpoint->ranks;
+  if (checkpoint->ranks == ranks) return;
+  std::size_t was_batch = checkpoint->ranks * checkpoint->rank_batch;
+  if (checkpoint->rank_batch == 0)  // written before qkv recorded it: its config's
+    was_batch = parse_checkpoint_config(checkpoint->config_yaml, source + " (its config)",
+                                        checkpoint->task_state).train.batch_size;
+  if (was_batch != batch)
+    throw std::runtime_error(fmt::format(
+        "cannot resume from '{}': the run was trained on {} rank(s) with global batch {} "
+        "({} rows each), and this job has {} rank(s) with train.batch_size {}. On another "
+        "number of ranks a run continues exactly only with the same global batch: set "
+        "train.batch_size={}, or resume on {} rank(s)",
+        source, checkpoint->ranks, was_batch, was_batch / checkpoint->ranks, ranks, batch,
+        was_batch, checkpoint->ranks));
 }
 
 Trainer::~Trainer() = default;
@@ -122,7 +189,7 @@ std::string Trainer::path(const char* file) const {
 }
 
 void Trainer::print(const std::string& text) const {
-  if (options_.out == nullptr) return;
+  if (options_.out == nullptr || comm_->rank() != 0) return;
   std::fputs(text.c_str(), options_.out);
   std::fflush(options_.out);
 }
@@ -174,6 +241,7 @@ void Trainer::check_task_unchanged(const io::Checkpoint& checkpoint, const std::
 }
 
 void Trainer::save(const std::string& checkpoint_path, double elapsed_s) const {
+  if (comm_->rank() != 0) return;  // the weights are every rank's
   io::Checkpoint checkpoint;
   checkpoint.weights = model_->state();
   checkpoint.optimizer_name = optimizer_->name();
@@ -186,6 +254,8 @@ void Trainer::save(const std::string& checkpoint_path, double elapsed_s) const {
   checkpoint.vocabulary = task_->token_names();
   checkpoint.best_seq_acc = best_seq_acc_;
   checkpoint.elapsed_s = elapsed_s;
+  checkpoint.ranks = comm_->size();
+  checkpoint.rank_batch = config_.train.batch_size / comm_->size();
   io::save_checkpoint(checkpoint_path, checkpoint);
 }
 
@@ -237,14 +307,16 @@ void Trainer::check_parameters_after_step(double norm) const {
 }
 
 double Trainer::train_step() {
-  const tasks::Batch batch = task_->sample(config_.train.batch_size, data_rng_);
+  tasks::Batch batch = task_->sample(config_.train.batch_size, data_rng_);
   last_batch_tokens_ = batch.inputs.values.size();
+  if (parallel_) batch = parallel_->shard(batch);
 
   optimizer_->zero_grad();
   const core::Tensor logits = model_->forward(batch.inputs);  // (B, T, V)
   const core::Tensor loss = core::cross_entropy(logits, batch.targets, batch.mask);
-  const double loss_value = loss.item();
+  double loss_value = loss.item();
   loss.backward();  // also when the loss is not finite: the message names a parameter
+  if (parallel_) loss_value = parallel_->reduce(loss_value);
 
   const optim::OptimizerOptions& optim = config_.optim;
   // The norm is taken before clipping; a non-finite one is returned without scaling.
@@ -266,12 +338,15 @@ double Trainer::train_step() {
   return loss_value;
 }
 
-EvalResult Trainer::evaluate() { return train::evaluate(*model_, *task_, eval_batches_); }
+EvalResult Trainer::evaluate() {
+  return parallel_ ? train::evaluate(*model_, *task_, eval_batches_, *comm_, eval_labels_)
+                   : train::evaluate(*model_, *task_, eval_batches_);
+}
 
-// What one run() keeps between steps: where its lines go, and the window of steps since
-// the last train line (its mean loss and measured speed).
+// What one run() keeps between steps: where its lines go (rank 0's metrics.jsonl), and the
+// window of steps since the last train line (its mean loss and measured speed).
 struct Trainer::Session {
-  MetricsLog metrics;
+  std::optional<MetricsLog> metrics;
   std::unique_ptr<Progress> progress;
   Clock::time_point start = Clock::now();
   double window_loss = 0;
@@ -280,13 +355,14 @@ struct Trainer::Session {
   double window_seconds = 0;
   double tokens_per_s = 0;
 
-  Session(const std::string& metrics_path, std::optional<std::size_t> resume_step)
-      : metrics(metrics_path, resume_step) {}
+  Session(const std::string& metrics_path, std::optional<std::size_t> resume_step, bool writes) {
+    if (writes) metrics.emplace(metrics_path, resume_step);
+  }
 };
 
 void Trainer::announce() const {
   const std::string resolved = to_yaml(config_);
-  io::write_file_atomically(path("config.yaml"), resolved);
+  if (comm_->rank() == 0) io::write_file_atomically(path("config.yaml"), resolved);
   print("# resolved config\n" + resolved);
   // "N parameters (M in attention)": the learned counts an ablation compares; frozen
   // matrices are saved but not trained, so they are counted apart.
@@ -298,6 +374,10 @@ void Trainer::announce() const {
     print(fmt::format("# resuming from {} at step {}\n", path("last.safetensors"), step_));
     if (resumed_from_yaml_ != resolved)
       print("# note: this config differs from the checkpoint's; continuing with this one\n");
+    if (resumed_ranks_ != comm_->size())
+      print(fmt::format("# note: trained on {} rank(s) until now, continuing on {} with the same "
+                        "global batch ({}): the same training up to float round-off\n",
+                        resumed_ranks_, comm_->size(), config_.train.batch_size));
   }
   if (step_ >= config_.train.steps)
     print(fmt::format("# the run is already at step {} of {}: nothing to train\n", step_,
@@ -321,7 +401,7 @@ void Trainer::log_step(Session& s, double loss, double seconds) {
 }
 
 void Trainer::flush_window(Session& s) {
-  s.metrics.train({step_, s.window_loss / static_cast<double>(s.window_steps), last_lr_,
+  if (s.metrics) s.metrics->train({step_, s.window_loss / static_cast<double>(s.window_steps), last_lr_,
                    elapsed(s), last_grad_norm_, s.tokens_per_s});
   s.window_loss = 0;
   s.window_steps = 0;
@@ -345,7 +425,7 @@ bool Trainer::evaluate_if_due(Session& s, double loss, TrainSummary& summary, bo
   improved = false;
   if (step_ % config_.train.eval_every != 0 && step_ != config_.train.steps) return false;
   summary.last_eval = evaluate();
-  s.metrics.eval({step_, last_lr_, elapsed(s), summary.last_eval});
+  if (s.metrics) s.metrics->eval({step_, last_lr_, elapsed(s), summary.last_eval});
   if (s.progress) s.progress->evaluated(step_, loss, s.tokens_per_s, summary.last_eval);
   improved = !best_seq_acc_ || summary.last_eval.seq_acc > *best_seq_acc_;
   if (improved) best_seq_acc_ = summary.last_eval.seq_acc;
@@ -365,19 +445,20 @@ void Trainer::save_if_due(const Session& s, bool evaluated, bool improved, bool 
 }
 
 TrainSummary Trainer::run() {
-  fs::create_directories(options_.out_dir);
+  const bool root = comm_->rank() == 0;
+  if (root) fs::create_directories(options_.out_dir);
   // The lock taken at construction, or again for a later run(); released when this one
   // returns (a finished Trainer in a program does not keep the folder from the next one).
-  if (!lock_) lock_ = std::make_unique<RunLock>(options_.out_dir);
+  if (!lock_ && root) lock_ = std::make_unique<RunLock>(options_.out_dir);
   struct Release {
     std::unique_ptr<RunLock>& lock;
     ~Release() { lock.reset(); }
   } release{lock_};
   announce();
   Session session(path("metrics.jsonl"),
-                  options_.resume ? std::optional<std::size_t>(step_) : std::nullopt);
+                  options_.resume ? std::optional<std::size_t>(step_) : std::nullopt, root);
   if (task_change_) {
-    session.metrics.note(step_, "resumed with --force: the task changed; the best eval "
+    if (session.metrics) session.metrics->note(step_, "resumed with --force: the task changed; the best eval "
                                 "seq_acc so far was forgotten",
                          {{"was", task_change_->first}, {"now", task_change_->second}});
     print("# note: --force: the task differs from the run's; continuing with this one (noted "
@@ -415,8 +496,10 @@ TrainSummary Trainer::run() {
                                               *options_.stop_at_seq_acc, step_));
       break;
     }
-    if (signals && signals->pending() != 0) {
-      stop_for_signal(session, signals->pending(), summary);
+    // With several ranks, every rank stops after the same step or none does.
+    const int stop = signals ? signals->pending() : 0;
+    if (const int agreed = parallel_ ? agree_on_signal(*comm_, stop) : stop; agreed != 0) {
+      stop_for_signal(session, agreed, summary);
       break;
     }
   }

@@ -37,6 +37,18 @@
 // is written, and run() returns with TrainSummary::stopped_by set. A second signal kills
 // the process at once.
 //
+// Data-parallel (options.communicator with N > 1 ranks, e.g. under `mpirun -np N qkv
+// train`; data_parallel.hpp has the arithmetic): train.batch_size is the global batch, of
+// which each rank trains batch_size / N rows; the gradients are summed over the ranks
+// every step, so every rank applies the same update and the weights stay identical, and N
+// ranks train what one process would, up to float round-off. Evaluation is split over the
+// ranks and summed. Rank 0 alone holds the run folder: the lock, config.yaml,
+// metrics.jsonl, the checkpoints (which record N and the rows per rank) and the printing;
+// the others receive its checkpoint when resuming. A run resumes on another N only with
+// the same global batch (otherwise the constructor refuses it, saying why). The
+// construction's errors are agreed on (Communicator::agree): every rank throws, with the
+// failing rank's message. Not with model.dropout > 0 (refused).
+//
 //   Config config = load_config("configs/copy.yaml");
 //   TrainerOptions options;
 //   options.out_dir = "runs/copy";
@@ -58,6 +70,7 @@
 #include "core/random.hpp"
 #include "layers/transformer.hpp"
 #include "optim/optimizer.hpp"
+#include "train/communicator.hpp"
 #include "train/config.hpp"
 #include "train/evaluate.hpp"
 #include "train/run_lock.hpp"
@@ -68,6 +81,8 @@ struct Checkpoint;
 }
 
 namespace qkv::train {
+
+class DataParallel;
 
 // A non-finite loss or gradient; the message names the step and the parameter.
 class TrainingDiverged : public std::runtime_error {
@@ -88,6 +103,9 @@ struct TrainerOptions {
   // Called after each step with the step reached, on run()'s thread: a sweep's progress
   // (out is null there). Unset: nothing is called.
   std::function<void(std::size_t step)> on_step;
+  // The ranks that train this run together (see above), each with a Trainer of the same
+  // config and options; it must outlive the Trainer. Null: this process alone.
+  Communicator* communicator = nullptr;
 };
 
 struct TrainSummary {
@@ -128,6 +146,9 @@ class Trainer {
   std::size_t last_batch_tokens() const { return last_batch_tokens_; }
 
  private:
+  std::string open_run();
+  void build(const std::string& checkpoint_bytes);
+  void check_ranks(const io::Checkpoint* checkpoint, const std::string& source);
   std::string path(const char* file) const;
   void print(const std::string& text) const;
   struct Session;
@@ -147,6 +168,10 @@ class Trainer {
 
   Config config_;
   TrainerOptions options_;
+  Communicator* comm_;  // options_.communicator, or this process alone
+  std::unique_ptr<DataParallel> parallel_;  // with more than one rank
+  EvalLabels eval_labels_;                  // of the whole held-out set, with parallel_
+  std::size_t resumed_ranks_ = 1;           // the checkpoint's ranks, when resuming
   std::unique_ptr<RunLock> lock_;  // from construction, or run(), until run() returns
   std::unique_ptr<tasks::Task> task_;
   std::shared_ptr<layers::Transformer> model_;
