@@ -145,24 +145,41 @@ void watch(Shared& shared, const std::vector<Slot>& slots, std::size_t jobs,
   }
 }
 
+// Every rank's counts and stop, summed (one allreduce; the outcome's other fields are
+// the same on every rank).
+void gather(train::Communicator& communicator, SweepOutcome& outcome) {
+  const int signal = train::agree_on_signal(communicator, outcome.stopped_by);
+  double counts[2] = {double(outcome.trained), double(outcome.resumed)};
+  communicator.allreduce_sum(counts, 2);
+  outcome.trained = static_cast<std::size_t>(counts[0]);
+  outcome.resumed = static_cast<std::size_t>(counts[1]);
+  outcome.stopped_by = signal;
+}
+
 }  // namespace
 
 SweepOutcome run_sweep(const SweepPlan& plan, const SweepOptions& options) {
   if (options.jobs < 1) throw std::invalid_argument("run_sweep: jobs must be at least 1");
+  train::Communicator* ranks = options.communicator;
+  if (ranks != nullptr) ranks->barrier();  // every rank has read the folders' states
   const Clock::time_point start = Clock::now();
   // Before any worker: these are process-wide, and every run wants the same.
   core::tune_allocator();
   core::set_blas_threads(1);
   const train::StopSignals signals;  // held for the whole sweep, between runs too
   Shared shared(plan, signals);
-  std::size_t steps_to_train = 0;
-  for (const PlannedRun& run : plan.runs)
-    if (run.state != RunState::finished) {
+  std::size_t steps_to_train = 0, unfinished = 0;
+  for (const PlannedRun& run : plan.runs) {
+    if (run.state == RunState::finished) continue;
+    // the rank's share: every rank read the same states, so the shares are disjoint
+    const std::size_t index = unfinished++;
+    if (ranks == nullptr || index % ranks->size() == ranks->rank()) {
       shared.todo.push_back(&run);
       steps_to_train += plan.steps - run.step;
     }
+  }
   SweepOutcome outcome;
-  outcome.finished_before = plan.runs.size() - shared.todo.size();
+  outcome.finished_before = plan.runs.size() - unfinished;
   const std::size_t jobs = std::max<std::size_t>(1, std::min(options.jobs, shared.todo.size()));
   SweepProgress progress(options.out,
                          options.out != nullptr &&
@@ -179,6 +196,7 @@ SweepOutcome run_sweep(const SweepPlan& plan, const SweepOptions& options) {
   outcome.trained = shared.finished;
   outcome.resumed = shared.resumed;
   outcome.stopped_by = signals.pending();
+  if (ranks != nullptr) gather(*ranks, outcome);
   outcome.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return outcome;
 }

@@ -19,6 +19,14 @@
 // no other run either; once the running ones have ended, its error is rethrown, prefixed
 // with the run.
 //
+// Over several processes (options.communicator, e.g. `mpirun -np N qkv ablate`): every
+// rank plans the same sweep, then trains its share of the unfinished runs (the i-th goes
+// to rank i mod N), each a single-process training as above, `jobs` at a time; run folders
+// must be on a filesystem every rank sees. run_sweep starts once every rank has planned
+// (no rank's training changes a folder another is still reading) and returns once every
+// rank has ended its share, with the counts and the stop signal of all ranks. A failed run
+// is thrown on its own rank only (the program then ends the job: mpi/session.hpp).
+//
 //   SweepPlan plan = plan_sweep(request);
 //   SweepOptions options;
 //   options.jobs = 2;
@@ -31,6 +39,7 @@
 #include <optional>
 
 #include "ablate/plan.hpp"
+#include "train/communicator.hpp"
 
 namespace qkv::ablate {
 
@@ -38,13 +47,15 @@ struct SweepOptions {
   std::size_t jobs = 1;           // trainings at once, at least 1
   std::FILE* out = stdout;        // progress and one line per finished run; null: silent
   std::optional<bool> terminal;   // a redrawn progress block, or plain lines; unset: isatty
+  train::Communicator* communicator = nullptr;  // spread the runs over its ranks; null: alone
 };
 
+// Over several ranks: the counts of all of them.
 struct SweepOutcome {
   std::size_t finished_before = 0;  // runs already finished when it started
   std::size_t trained = 0;          // runs finished by this sweep
   std::size_t resumed = 0;          // of those, runs continued from a checkpoint
-  int stopped_by = 0;               // SIGINT or SIGTERM when a signal stopped it
+  int stopped_by = 0;               // SIGINT or SIGTERM when a signal stopped it (any rank)
   double seconds = 0;               // this sweep's wall time
 };
 

@@ -24,6 +24,7 @@
 #include "ablate/table.hpp"
 #include "app/cli.hpp"
 #include "app/shell_word.hpp"
+#include "train/communicator.hpp"
 #include "train/resources.hpp"
 #include "train/stop_signals.hpp"
 
@@ -80,11 +81,19 @@ void ablate_command(const AblateArgs& args, std::FILE* out) {
   if (!args.variants.empty()) request.variants = args.variants;
   request.seeds = args.seeds;
   request.out_dir = args.out;
-  ablate::SweepPlan plan = ablate::plan_sweep(request);
+  // Under mpirun every rank plans (a bad config stops them all with one message) and
+  // trains its share of the runs; rank 0 writes the table.
+  train::Communicator& world = train::world();
+  ablate::SweepPlan plan;
+  world.agree(train::attempt([&] { plan = ablate::plan_sweep(request); }));
   ablate::SweepOptions options;
   options.jobs = args.jobs.value_or(train::available_cores());
   options.out = out;
+  if (world.size() > 1) options.communicator = &world;
   std::fputs(plan_line(plan, options.jobs).c_str(), out);
+  if (world.size() > 1)
+    std::fprintf(out, "# over %zu ranks: the i-th run to train on rank i mod %zu, %zu at a time "
+                      "on each\n", world.size(), world.size(), options.jobs);
   std::fflush(out);
   const ablate::SweepOutcome outcome = ablate::run_sweep(plan, options);
   ablate::refresh_states(plan);
@@ -103,6 +112,7 @@ void ablate_command(const AblateArgs& args, std::FILE* out) {
                                train::StopSignals::name(outcome.stopped_by), finished,
                                plan.runs.size(), again_command(args, plan))};
   }
+  if (world.rank() != 0) return;
   const ablate::AblationTable table = ablate::read_table(plan);
   const std::vector<std::string> written = ablate::write_tables(plan, table);
   std::fprintf(out, "# done: %zu runs trained now (%zu resumed), %zu were finished before; %s\n",
