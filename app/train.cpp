@@ -17,6 +17,7 @@
 #include "app/arg_checks.hpp"
 #include "app/cli.hpp"
 #include "app/shell_word.hpp"
+#include "train/communicator.hpp"
 #include "train/config.hpp"
 #include "train/stop_signals.hpp"
 #include "train/trainer.hpp"
@@ -42,10 +43,15 @@ std::string resume_command(const TrainArgs& args, const std::string& out_dir) {
 }
 
 void train_command(const TrainArgs& args, std::FILE* out) {
-  if (args.force && !args.resume)
-    throw std::invalid_argument("--force applies to --resume only (it continues a run whose "
-                                "task changed)");
-  train::Config config = train::load_config(args.config, args.sets);
+  // Under mpirun every rank reads the config: a bad one stops them all with one message.
+  train::Communicator& world = train::world();
+  train::Config config;
+  world.agree(train::attempt([&] {
+    if (args.force && !args.resume)
+      throw std::invalid_argument("--force applies to --resume only (it continues a run whose "
+                                  "task changed)");
+    config = train::load_config(args.config, args.sets);
+  }));
   train::TrainerOptions options;
   options.out_dir = args.out.empty() ? "runs/" + config.name : args.out;
   options.resume = args.resume;
@@ -53,6 +59,7 @@ void train_command(const TrainArgs& args, std::FILE* out) {
   options.out = out;
   options.stop_at_seq_acc = args.stop_at;
   options.stop_on_signals = true;
+  options.communicator = &world;
   train::Trainer trainer(std::move(config), options);
   const train::TrainSummary summary = trainer.run();
   if (summary.stopped_by == 0) return;
