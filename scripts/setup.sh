@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Shared by run.sh and test.sh: install the Debian packages qkv builds with (only when one
-# is missing), then configure and build. Usage: source setup.sh [release|sanitize]
+# is missing), then configure and build. Usage: source setup.sh [release|sanitize|mpi]
 set -euo pipefail
 
 QKV_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -8,9 +8,14 @@ QKV_PACKAGES=(g++ cmake make ccache libxtensor-dev libxtensor-blas-dev libopenbl
               liblapack-dev doctest-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
               libfmt-dev zlib1g-dev)
 
+# The MPI build's packages besides (scripts/test.sh --mpi).
+QKV_MPI_PACKAGES=(libopenmpi-dev openmpi-bin)
+
+# qkv_install_packages [mpi]
 qkv_install_packages() {
-  local missing=()
-  for pkg in "${QKV_PACKAGES[@]}"; do
+  local missing=() wanted=("${QKV_PACKAGES[@]}")
+  [[ "${1:-}" != mpi ]] || wanted+=("${QKV_MPI_PACKAGES[@]}")
+  for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
       missing+=("$pkg")
   done
@@ -23,7 +28,9 @@ qkv_install_packages() {
   fi
 }
 
-# qkv_build <flavour> <targets...>: release -> build/, sanitize -> build-sanitize/.
+# qkv_build <flavour> <targets...>: release -> build/, sanitize -> build-sanitize/,
+# mpi -> build-mpi/ (Release with QKV_MPI: every object but mpi/'s and the command's main
+# compiles as release's does, so ccache has it).
 qkv_build() {
   local flavour="$1"
   shift
@@ -34,6 +41,9 @@ qkv_build() {
     # about half the time of -O2 with full debug information.
     flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
            -DQKV_SANITIZE=ON)
+  elif [[ "$flavour" == mpi ]]; then
+    dir="$QKV_ROOT/build-mpi"
+    flags+=(-DQKV_MPI=ON)
   fi
   cmake -S "$QKV_ROOT" -B "$dir" "${flags[@]}" >/dev/null
   cmake --build "$dir" -j"$(nproc)" --target "$@"
