@@ -250,9 +250,11 @@ std::vector<std::string> write_tables(const SweepPlan& plan, const AblationTable
   };
   std::string figure;
   if (has("learned") && has("none")) {
+    // The first seed's runs (the plan is variant-major, so the first run of a variant).
     const auto checkpoint = [&](const char* variant) {
-      return (out / variant / ("seed-" + std::to_string(plan.seeds.front())) / "last.safetensors")
-          .string();
+      const auto run = std::find_if(plan.runs.begin(), plan.runs.end(),
+                                    [&](const PlannedRun& r) { return r.variant.name == variant; });
+      return (fs::path(run->dir) / "last.safetensors").string();
     };
     write(kFigure, maps_figure({checkpoint("learned"), "learned: Wq, Wk, Wv and Wo learned"},
                                {checkpoint("none"), "none: raw dot products (Q = K = V = x, no Wo)"}));

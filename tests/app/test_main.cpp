@@ -57,7 +57,7 @@ TEST_CASE("app::main: runs the command argv names and returns its exit code") {
     CHECK(r.code == 2);
     CHECK(r.out.empty());
     CHECK(r.err == "qkv: error: unknown command 'evl'; did you mean 'eval'? "
-                   "(commands: train, eval, sample, inspect, report; see qkv --help)\n");
+                   "(commands: train, eval, sample, inspect, report, ablate; see qkv --help)\n");
   }
   SUBCASE("a failing verb: exit 1") {
     const std::string bad =
