@@ -136,8 +136,13 @@ void Trainer::build(const std::string& checkpoint_bytes) {
   task_ = config_.make_task(checkpoint ? checkpoint->task_state : std::string());
   if (checkpoint) check_task_unchanged(*checkpoint, last);
   check_ranks(checkpoint ? &*checkpoint : nullptr, last);
-  check_memory(estimate_memory(config_, task_->vocab_size(), task_->max_seq_len(),
-                               /*training=*/true));
+  // This rank's memory: its rows of the global batch (check_ranks: they divide it).
+  const std::size_t global_batch = config_.train.batch_size;
+  config_.train.batch_size = global_batch / comm_->size();
+  const MemoryEstimate need = estimate_memory(config_, task_->vocab_size(), task_->max_seq_len(),
+                                              /*training=*/true);
+  config_.train.batch_size = global_batch;
+  check_memory(need);
   core::Rng init_rng(config_.seed);
   model_ = layers::build_model(config_.model, task_->vocab_size(), task_->max_seq_len(), init_rng);
   params_ = model_->named_parameters();
