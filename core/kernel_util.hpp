@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/op.hpp"
+#include "core/parallel.hpp"
 #include "core/tensor.hpp"
 
 namespace qkv::core::detail {
@@ -103,6 +104,34 @@ void strided_loop(const Shape& shape, const Strides& sa, const Strides& sb, F&& 
       index[d] = 0;
     }
   }
+}
+
+// Elementwise work worth a thread: below this many elements a pass runs on one.
+constexpr std::size_t kParallelElements = 32768;
+
+// body(begin, end) over [0, n) split over the threads at multiples of 64 elements (whole
+// SIMD blocks, so vectorized kernels treat every element as on one thread).
+template <class F> void parallel_blocks(std::size_t n, F&& body) {
+  constexpr std::size_t block = 64;
+  const std::size_t blocks = (n + block - 1) / block;
+  parallel_for(blocks, kParallelElements / block, [&](std::size_t begin, std::size_t end) {
+    body(begin * block, std::min(end * block, n));
+  });
+}
+
+// body(begin, end) over rows of n elements each, split over the threads.
+template <class F> void parallel_rows(std::size_t rows, std::size_t n, F&& body) {
+  parallel_for(rows, std::max<std::size_t>(1, kParallelElements / (n ? n : 1)), body);
+}
+
+// A scratch array of this thread's, grown when needed and kept, so that a kernel's
+// per-row scratch allocates nothing in the steady state. `slot` tells apart the arrays
+// one kernel needs at once.
+template <class T> T* thread_scratch(std::size_t slot, std::size_t count) {
+  thread_local std::vector<T> buffers[4];
+  std::vector<T>& buffer = buffers[slot];
+  if (buffer.size() < count) buffer.resize(count);
+  return buffer.data();
 }
 
 }  // namespace qkv::core::detail

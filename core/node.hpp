@@ -3,22 +3,28 @@
 // core/op.hpp.
 //
 // Values live in a Storage shared between nodes that alias the same numbers (reshape,
-// detach), so those cost no copy. The storage is xtensor's own contiguous container
-// (xt::uvector) of float or double.
+// detach, the parts of a flat parameter buffer), so those cost no copy; a node sees its
+// values from `offset` on. A Storage's buffer comes from this thread's buffer pool
+// (core/buffer_pool.hpp) and goes back to it, so a training step reuses the buffers of
+// the step before instead of allocating.
 #pragma once
 
 #include <memory>
-#include <variant>
-
-#include <xtensor/xstorage.hpp>
 
 #include "core/op.hpp"
 #include "core/tensor.hpp"
 
 namespace qkv::core {
 
+// numel float or double values, uninitialized (aligned for any SIMD width).
 struct Storage {
-  std::variant<xt::uvector<float>, xt::uvector<double>> values;
+  Storage(DType dtype, std::size_t numel);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  std::size_t bytes;
+  void* values;
 };
 
 struct Node {
@@ -26,9 +32,13 @@ struct Node {
   Shape shape;
   std::size_t numel = 0;
   std::shared_ptr<Storage> storage;
+  std::size_t offset = 0;  // of the node's first value in storage, in elements
 
   bool requires_grad = false;
   Tensor grad;  // same shape and dtype; allocated on first accumulation
+  // Where grad is put when it is allocated, if set: a view into a flat gradient buffer
+  // (core/flat.hpp), so that the gradients of many parameters are one span.
+  Tensor grad_home;
 
   // History, set by record() and dropped by backward() once used.
   const char* op = nullptr;

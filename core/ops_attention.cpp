@@ -83,15 +83,6 @@ template <class T> std::vector<T> dropout_scales(std::size_t count, double p, Rn
   return keep;
 }
 
-// A (T, S) scratch matrix of this thread, grown when needed and kept: the per-(batch,
-// head) work below allocates nothing once the first step has run.
-template <class T> T* scratch(std::size_t which, std::size_t count) {
-  thread_local std::vector<T> buffers[2];
-  std::vector<T>& buffer = buffers[which];
-  if (buffer.size() < count) buffer.resize(count);
-  return buffer.data();
-}
-
 // Runs work(b, h) for every (batch, head), spread over the threads. When an operand is
 // shared by the heads (an identity side), its gradient is written by every head of a
 // batch, so the split is by batch only; otherwise each (batch, head) writes its own
@@ -141,7 +132,7 @@ void attention_forward(const T* q, const T* k, const T* v, const Layout& l, T sc
     const T* weights = p;
     if (keep) {  // P ⊙ keep of this head, (T, S)
       const T* ks = keep + (b * l.heads + h) * tq * tk;
-      T* dropped = scratch<T>(0, tq * tk);
+      T* dropped = detail::thread_scratch<T>(0, tq * tk);
       for (std::size_t i = 0; i < tq * tk; ++i) dropped[i] = p[i] * ks[i];
       weights = dropped;
     }
@@ -166,14 +157,14 @@ void attention_backward(const T* dout, const T* q, const T* k, const T* v, const
     const T* ks = keep ? keep + (b * l.heads + h) * tq * tk : nullptr;
     const T* used = p;
     if (ks) {  // P ⊙ keep, (T, S)
-      T* weights = scratch<T>(1, tq * tk);
+      T* weights = detail::thread_scratch<T>(1, tq * tk);
       for (std::size_t i = 0; i < tq * tk; ++i) weights[i] = p[i] * ks[i];
       used = weights;
     }
     if (dv)  // dV += Pᵀ dO
       gemm(true, false, tk, l.dv, tq, T(1), used, tk, gbh, l.ldo, T(1), dv + vo, l.ldv);
     if (!dq && !dk) return;
-    T* ds = scratch<T>(0, tq * tk);  // dP then dS, (T, S)
+    T* ds = detail::thread_scratch<T>(0, tq * tk);  // dP then dS, (T, S)
     gemm(false, true, tq, tk, l.dv, T(1), gbh, l.ldo, v + vo, l.ldv, T(0), ds, tk);
     for (std::size_t i = 0; i < tq; ++i) {  // dS = P ⊙ (dP − rowsum(dP ⊙ P)), in place
       T* row = ds + i * tk;

@@ -200,19 +200,31 @@ Tensor gelu(const Tensor& a) {
     // for its uninitialized storage (nothing reads it before it is written).
     Tensor slope = grad ? Tensor::empty(a.shape(), a.dtype()) : Tensor();
     T* s = grad ? slope.data<T>() : nullptr;
-    for (std::size_t i = 0; i < n; ++i) y[i] = x[i] * inv_sqrt2;
-    detail::erf_array(y, y, n);
-    if (grad) {
-      for (std::size_t i = 0; i < n; ++i) s[i] = T(-0.5) * x[i] * x[i];
-      detail::exp_array(s, s, n);
-      for (std::size_t i = 0; i < n; ++i) s[i] = T(0.5) * (T(1) + y[i]) + x[i] * inv_sqrt_2pi * s[i];
-    }
-    for (std::size_t i = 0; i < n; ++i) y[i] = x[i] * T(0.5) * (T(1) + y[i]);
+    // Blocks of whole SIMD widths over the threads: each element is computed as on one
+    // thread, so the result does not depend on the thread count.
+    detail::parallel_blocks(n, [&](std::size_t begin, std::size_t end) {
+      const std::size_t m = end - begin;
+      T* yb = y + begin;
+      const T* xb = x + begin;
+      for (std::size_t i = 0; i < m; ++i) yb[i] = xb[i] * inv_sqrt2;
+      detail::erf_array(yb, yb, m);
+      if (s) {
+        T* sb = s + begin;
+        for (std::size_t i = 0; i < m; ++i) sb[i] = T(-0.5) * xb[i] * xb[i];
+        detail::exp_array(sb, sb, m);
+        for (std::size_t i = 0; i < m; ++i) sb[i] = T(0.5) * (T(1) + yb[i]) + xb[i] * inv_sqrt_2pi * sb[i];
+      }
+      for (std::size_t i = 0; i < m; ++i) yb[i] = xb[i] * T(0.5) * (T(1) + yb[i]);
+    });
     if (!grad) return out;
     record(out, "gelu", {a}, [slope](const Tensor& g, const Inputs& in) {
       const T* pg = g.data<T>();
       const T* ps = slope.data<T>();
-      add_to_grad<T>(in[0], [&](std::size_t i) { return pg[i] * ps[i]; });
+      const GradTarget<T> ga = grad_for_write<T>(in[0]);
+      detail::parallel_blocks(slope.numel(), [&](std::size_t begin, std::size_t end) {
+        store_grad(ga.data + begin, ga.fresh, end - begin,
+                   [&](std::size_t i) { return pg[begin + i] * ps[begin + i]; });
+      });
     });
     return out;
   });

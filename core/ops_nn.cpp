@@ -124,7 +124,8 @@ namespace {
 template <class T>
 void layer_norm_forward(const T* x, const T* w, const T* b, T eps, std::size_t rows,
                         std::size_t n, T* y, T* xhat, T* rstd) {
-  for (std::size_t r = 0; r < rows; ++r) {
+  detail::parallel_rows(rows, n, [&](std::size_t begin, std::size_t end) {
+  for (std::size_t r = begin; r < end; ++r) {
     const T* row = x + r * n;
     T* xh = xhat + r * n;
     T mu = 0;
@@ -146,12 +147,14 @@ void layer_norm_forward(const T* x, const T* w, const T* b, T eps, std::size_t r
       yr[j] = xh[j] * w[j] + b[j];
     }
   }
+  });
 }
 
 // The backward of layer_norm_forward. With ĝ = dy ⊙ w, per row:
 //   dx = σ⁻¹ (ĝ − mean(ĝ) − x̂ mean(ĝ ⊙ x̂)),  dw += Σ dy ⊙ x̂,  db += Σ dy.
 // dy, x̂: (rows, n); dx, dw, db may be null (not wanted); dx is written with = when
-// dx_fresh, added to otherwise.
+// dx_fresh, added to otherwise. The rows of dx are split over the threads; dw and db sum
+// over the rows in row order on one thread, as without threads.
 template <class T>
 void layer_norm_backward(const T* dy, const T* xhat, const T* rstd, const T* w, std::size_t rows,
                          std::size_t n, T* dx, bool dx_fresh, T* dw, T* db) {
@@ -162,20 +165,26 @@ void layer_norm_backward(const T* dy, const T* xhat, const T* rstd, const T* w, 
       for (std::size_t j = 0; j < n; ++j) dw[j] += g[j] * xh[j];
     if (db)
       for (std::size_t j = 0; j < n; ++j) db[j] += g[j];
-    if (!dx) continue;
-    T mean_g = 0, mean_gx = 0;
-#pragma omp simd reduction(+ : mean_g, mean_gx)
-    for (std::size_t j = 0; j < n; ++j) {
-      const T gh = g[j] * w[j];
-      mean_g += gh;
-      mean_gx += gh * xh[j];
-    }
-    mean_g /= static_cast<T>(n);
-    mean_gx /= static_cast<T>(n);
-    const T rs = rstd[r];
-    store_grad(dx + r * n, dx_fresh, n,
-               [&](std::size_t j) { return rs * (g[j] * w[j] - mean_g - xh[j] * mean_gx); });
   }
+  if (!dx) return;
+  detail::parallel_rows(rows, n, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t r = begin; r < end; ++r) {
+      const T* xh = xhat + r * n;
+      const T* g = dy + r * n;
+      T mean_g = 0, mean_gx = 0;
+#pragma omp simd reduction(+ : mean_g, mean_gx)
+      for (std::size_t j = 0; j < n; ++j) {
+        const T gh = g[j] * w[j];
+        mean_g += gh;
+        mean_gx += gh * xh[j];
+      }
+      mean_g /= static_cast<T>(n);
+      mean_gx /= static_cast<T>(n);
+      const T rs = rstd[r];
+      store_grad(dx + r * n, dx_fresh, n,
+                 [&](std::size_t j) { return rs * (g[j] * w[j] - mean_g - xh[j] * mean_gx); });
+    }
+  });
 }
 
 template <class T>
@@ -189,12 +198,12 @@ Tensor layer_norm_impl(const Tensor& x, const Tensor& weight, const Tensor& bias
   Tensor out = Tensor::empty(x.shape(), x.dtype());
   // x̂ in a Tensor for its uninitialized storage.
   Tensor xhat = Tensor::empty(x.shape(), x.dtype());
-  std::vector<T> rstd(rows);
+  Tensor rstd = Tensor::empty({rows}, x.dtype());  // a Tensor: its buffer is pooled
   layer_norm_forward(x.data<T>(), pw, pb, static_cast<T>(eps), rows, n, out.data<T>(),
-                     xhat.data<T>(), rstd.data());
+                     xhat.data<T>(), rstd.data<T>());
   if (!needs_grad({&x, &weight, &bias})) return out;
   record(out, "layer_norm", {x, weight, bias},
-         [n, rows, xhat, rstd = std::move(rstd)](const Tensor& g, const Inputs& in) {
+         [n, rows, xhat, rstd](const Tensor& g, const Inputs& in) {
            const Tensor& x = in[0];
            const Tensor& weight = in[1];
            const Tensor& bias = in[2];
@@ -204,7 +213,7 @@ Tensor layer_norm_impl(const Tensor& x, const Tensor& weight, const Tensor& bias
            if (x.requires_grad()) gx = grad_for_write<T>(x);
            T* gw = weight.defined() && weight.requires_grad() ? weight.grad_buffer<T>() : nullptr;
            T* gb = bias.defined() && bias.requires_grad() ? bias.grad_buffer<T>() : nullptr;
-           layer_norm_backward(g.data<T>(), xhat.data<T>(), rstd.data(), pw, rows, n, gx.data,
+           layer_norm_backward(g.data<T>(), xhat.data<T>(), rstd.data<T>(), pw, rows, n, gx.data,
                                gx.fresh, gw, gb);
          });
   return out;
@@ -283,33 +292,41 @@ Tensor cross_entropy(const Tensor& logits, const Ids& targets, const std::vector
   return dispatch(logits.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* px = logits.data<T>();
-    std::vector<T> lse(rows, T(0)), scratch(vocab);
-    double total = 0;
-    for (std::size_t r = 0; r < rows; ++r) {
-      if (!mask.empty() && !mask[r]) continue;
-      lse[r] = detail::log_sum_exp_row(px + r * vocab, scratch.data(), vocab);
-      total += static_cast<double>(lse[r] - px[r * vocab + targets.values[r]]);
-    }
+    Tensor lse_rows = Tensor::zeros({rows}, logits.dtype());  // a Tensor: its buffer is pooled
+    T* lse = lse_rows.data<T>();
+    detail::parallel_rows(rows, vocab, [&](std::size_t begin, std::size_t end) {
+      T* scratch = detail::thread_scratch<T>(0, vocab);
+      for (std::size_t r = begin; r < end; ++r)
+        if (mask.empty() || mask[r]) lse[r] = detail::log_sum_exp_row(px + r * vocab, scratch, vocab);
+    });
+    double total = 0;  // in row order, as on one thread
+    for (std::size_t r = 0; r < rows; ++r)
+      if (mask.empty() || mask[r]) total += static_cast<double>(lse[r] - px[r * vocab + targets.values[r]]);
     Tensor out = Tensor::scalar(total / static_cast<double>(counted), logits.dtype());
     // d loss / d x = (softmax(x) − onehot(t)) / counted on counted rows.
     record(out, "cross_entropy", {logits},
-           [t = targets.values, mask, lse = std::move(lse), vocab, counted](const Tensor& g,
-                                                                             const Inputs& in) {
+           [t = targets.values, mask, lse_rows, vocab, counted](const Tensor& g,
+                                                                 const Inputs& in) {
              const T* px = in[0].data<T>();
-             const auto [gx, fresh] = grad_for_write<T>(in[0]);
+             const T* lse = lse_rows.data<T>();
+             const GradTarget<T> gt = grad_for_write<T>(in[0]);
+             T* gx = gt.data;
+             const bool fresh = gt.fresh;
              const T scale = g.data<T>()[0] / static_cast<T>(counted);
-             std::vector<T> p(vocab);
-             for (std::size_t r = 0; r < t.size(); ++r) {
-               const std::size_t o = r * vocab;
-               if (!mask.empty() && !mask[r]) {  // no gradient; a fresh buffer needs its zeros
-                 if (fresh) std::fill(gx + o, gx + o + vocab, T(0));
-                 continue;
+             detail::parallel_rows(t.size(), vocab, [&](std::size_t begin, std::size_t end) {
+               T* p = detail::thread_scratch<T>(0, vocab);
+               for (std::size_t r = begin; r < end; ++r) {
+                 const std::size_t o = r * vocab;
+                 if (!mask.empty() && !mask[r]) {  // no gradient; a fresh buffer needs its zeros
+                   if (fresh) std::fill(gx + o, gx + o + vocab, T(0));
+                   continue;
+                 }
+                 for (std::size_t j = 0; j < vocab; ++j) p[j] = px[o + j] - lse[r];
+                 detail::exp_array(p, p, vocab);  // softmax(x) of the row
+                 store_grad(gx + o, fresh, vocab, [&](std::size_t j) { return scale * p[j]; });
+                 gx[o + t[r]] -= scale;
                }
-               for (std::size_t j = 0; j < vocab; ++j) p[j] = px[o + j] - lse[r];
-               detail::exp_array(p.data(), p.data(), vocab);  // softmax(x) of the row
-               store_grad(gx + o, fresh, vocab, [&](std::size_t j) { return scale * p[j]; });
-               gx[o + t[r]] -= scale;
-             }
+             });
            });
     return out;
   });

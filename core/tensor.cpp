@@ -6,6 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "core/buffer_pool.hpp"
 #include "core/node.hpp"
 #include "core/op.hpp"
 #include "core/random.hpp"
@@ -63,11 +64,14 @@ std::string shape_str(const Shape& shape) {
   return out.str();
 }
 
+Storage::Storage(DType dtype, std::size_t numel)
+    : bytes(numel * (dtype == DType::f32 ? sizeof(float) : sizeof(double))),
+      values(pool_allocate(bytes)) {}
+
+Storage::~Storage() { pool_release(values, bytes); }
+
 std::shared_ptr<Storage> make_storage(DType dtype, std::size_t numel) {
-  auto storage = std::make_shared<Storage>();
-  if (dtype == DType::f32) storage->values = xt::uvector<float>(numel);
-  else storage->values = xt::uvector<double>(numel);
-  return storage;
+  return std::make_shared<Storage>(dtype, numel);
 }
 
 // ---- construction ----
@@ -139,7 +143,7 @@ template <class T> T* Tensor::data() {
   if (n.dtype != dtype_of<T>())
     throw std::invalid_argument(std::string("Tensor::data: tensor is ") + dtype_name(n.dtype) +
                                 ", asked for " + dtype_name(dtype_of<T>()));
-  return std::get<xt::uvector<T>>(n.storage->values).data();
+  return static_cast<T*>(n.storage->values) + n.offset;
 }
 
 template <class T> const T* Tensor::data() const { return const_cast<Tensor*>(this)->data<T>(); }
@@ -205,7 +209,10 @@ void Tensor::zero_grad() {
 
 template <class T> T* Tensor::grad_buffer() const {
   Node& n = *node_;
-  if (!n.grad.defined()) n.grad = zeros(n.shape, n.dtype);
+  if (!n.grad.defined()) {
+    n.grad = n.grad_home.defined() ? n.grad_home : empty(n.shape, n.dtype);
+    n.grad.fill_(0.0);
+  }
   return n.grad.data<T>();
 }
 
@@ -219,7 +226,7 @@ template <class T> GradTarget<T> grad_for_write(const Tensor& t) {
     throw std::invalid_argument(std::string("grad_for_write: tensor is ") + dtype_name(n.dtype) +
                                 ", asked for " + dtype_name(dtype_of<T>()));
   const bool fresh = !n.grad.defined();
-  if (fresh) n.grad = Tensor::empty(n.shape, n.dtype);
+  if (fresh) n.grad = n.grad_home.defined() ? n.grad_home : Tensor::empty(n.shape, n.dtype);
   return {n.grad.data<T>(), fresh};
 }
 
@@ -233,6 +240,7 @@ Tensor Tensor::detach() const {
   node->shape = n.shape;
   node->numel = n.numel;
   node->storage = n.storage;
+  node->offset = n.offset;
   return detail::NodeAccess::wrap(std::move(node));
 }
 
@@ -264,7 +272,9 @@ void Tensor::convert_(DType dtype) {
   const Tensor converted = to(dtype);
   node_->dtype = dtype;
   node_->storage = converted.node_->storage;
+  node_->offset = 0;
   node_->grad = Tensor();
+  node_->grad_home = Tensor();
 }
 
 void Tensor::fill_(double value) {

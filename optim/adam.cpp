@@ -1,4 +1,5 @@
-// Adam and AdamW: one fused update kernel for both (see adam.hpp).
+// Adam and AdamW: one fused update kernel for both (see adam.hpp), one pass over a span of
+// the flat buffers (a whole parameter group at once).
 #include "optim/adam.hpp"
 
 #include <cmath>
@@ -36,21 +37,21 @@ void adam_update(T* p, const T* grad, T* m, T* v, std::size_t n, T beta1, T beta
 }
 
 template <class T>
-void adam_update(ParamSlot& slot, const Moments& h, double lr, double l2, double shrink) {
-  const double t = static_cast<double>(slot.step);
+void adam_update(const UpdateSpan& span, const Moments& h, double lr, double l2, double shrink) {
+  const double t = static_cast<double>(span.step);
   const double bias_correction1 = 1.0 - std::pow(h.beta1, t);
   const double bias_correction2 = 1.0 - std::pow(h.beta2, t);
-  core::Tensor& param = slot.param.tensor;
-  adam_update<T>(param.data<T>(), param.grad_buffer<T>(), slot.buffers[0].data<T>(),
-                 slot.buffers[1].data<T>(), param.numel(), T(h.beta1), T(h.beta2), T(h.eps),
-                 T(l2), T(shrink), T(lr / bias_correction1), T(std::sqrt(bias_correction2)));
+  adam_update<T>(static_cast<T*>(span.values), static_cast<const T*>(span.grads),
+                 static_cast<T*>(span.buffers[0]), static_cast<T*>(span.buffers[1]), span.count,
+                 T(h.beta1), T(h.beta2), T(h.eps), T(l2), T(shrink), T(lr / bias_correction1),
+                 T(std::sqrt(bias_correction2)));
 }
 
-void dispatch(ParamSlot& slot, const Moments& h, double lr, double l2, double shrink) {
-  if (slot.param.tensor.dtype() == core::DType::f32) {
-    adam_update<float>(slot, h, lr, l2, shrink);
+void dispatch(const UpdateSpan& span, const Moments& h, double lr, double l2, double shrink) {
+  if (span.dtype == core::DType::f32) {
+    adam_update<float>(span, h, lr, l2, shrink);
   } else {
-    adam_update<double>(slot, h, lr, l2, shrink);
+    adam_update<double>(span, h, lr, l2, shrink);
   }
 }
 
@@ -69,9 +70,9 @@ Adam::Adam(std::vector<ParamGroup> groups, const OptimizerOptions& options)
   set_schedule(Schedule(options_.schedule, options_.lr));
 }
 
-void Adam::update(ParamSlot& slot, double lr, double weight_decay) {
+void Adam::update(const UpdateSpan& span, double lr, double weight_decay) {
   const OptimizerOptions& o = options_;
-  dispatch(slot, Moments{o.betas[0], o.betas[1], o.eps}, lr, weight_decay, 1.0);
+  dispatch(span, Moments{o.betas[0], o.betas[1], o.eps}, lr, weight_decay, 1.0);
 }
 
 AdamW::AdamW(const std::vector<core::NamedParameter>& params, const OptimizerOptions& options)
@@ -85,9 +86,9 @@ AdamW::AdamW(std::vector<ParamGroup> groups, const OptimizerOptions& options)
   set_schedule(Schedule(options_.schedule, options_.lr));
 }
 
-void AdamW::update(ParamSlot& slot, double lr, double weight_decay) {
+void AdamW::update(const UpdateSpan& span, double lr, double weight_decay) {
   const OptimizerOptions& o = options_;
-  dispatch(slot, Moments{o.betas[0], o.betas[1], o.eps}, lr, 0.0, 1.0 - lr * weight_decay);
+  dispatch(span, Moments{o.betas[0], o.betas[1], o.eps}, lr, 0.0, 1.0 - lr * weight_decay);
 }
 
 }  // namespace qkv::optim

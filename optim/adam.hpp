@@ -35,7 +35,7 @@ class Adam : public Optimizer {
   const OptimizerOptions& options() const { return options_; }  // type "adam"
 
  protected:
-  void update(ParamSlot& slot, double lr, double weight_decay) override;
+  void update(const UpdateSpan& span, double lr, double weight_decay) override;
 
  private:
   OptimizerOptions options_;
@@ -50,7 +50,7 @@ class AdamW : public Optimizer {
   const OptimizerOptions& options() const { return options_; }  // type "adamw"
 
  protected:
-  void update(ParamSlot& slot, double lr, double weight_decay) override;
+  void update(const UpdateSpan& span, double lr, double weight_decay) override;
 
  private:
   OptimizerOptions options_;

@@ -1,12 +1,15 @@
 // Optimizer base: parameter groups, the step loop, and state export/import by name.
 #include "optim/optimizer.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
 
+#include "core/flat.hpp"
+#include "core/ops.hpp"
 #include "optim/option_check.hpp"
 
 namespace qkv::optim {
@@ -60,25 +63,117 @@ Optimizer::Optimizer(std::string name, std::vector<ParamGroup> groups, double de
                                     p.name + "' are the same tensor");
       }
       ParamSlot slot;
-      for (std::size_t b = 0; b < buffer_names_.size(); ++b) {
-        slot.buffers.push_back(Tensor::zeros(p.tensor.shape(), p.tensor.dtype()));
-      }
       slot.param = std::move(p);
       group.slots.push_back(std::move(slot));
     }
     groups_.push_back(std::move(group));
   }
   if (names.empty()) throw std::invalid_argument(name_ + ": got no parameters to optimize");
+  if (buffer_names_.size() > UpdateSpan{}.buffers.size())
+    throw std::logic_error(name_ + ": more state buffers than an UpdateSpan holds");
+  pack();
+}
+
+// Values, gradients and each state buffer into one buffer apiece, in group order; with
+// mixed dtypes, every parameter keeps its own buffers.
+void Optimizer::pack() {
+  std::vector<Tensor> tensors;
+  for (Group& group : groups_)
+    for (ParamSlot& slot : group.slots) tensors.push_back(slot.param.tensor);
+  const bool one_dtype = std::all_of(tensors.begin(), tensors.end(), [&](const Tensor& t) {
+    return t.dtype() == tensors[0].dtype();
+  });
+  if (!one_dtype) {
+    for (Group& group : groups_)
+      for (ParamSlot& slot : group.slots)
+        for (std::size_t b = 0; b < buffer_names_.size(); ++b)
+          slot.buffers.push_back(Tensor::zeros(slot.param.tensor.shape(), slot.param.tensor.dtype()));
+    return;
+  }
+  flat_values_ = core::pack_values(tensors);
+  flat_grads_ = core::pack_gradients(tensors);
+  for (std::size_t b = 0; b < buffer_names_.size(); ++b)
+    flat_buffers_.push_back(Tensor::zeros(flat_values_.shape(), flat_values_.dtype()));
+  std::size_t offset = 0;
+  for (Group& group : groups_) {
+    for (ParamSlot& slot : group.slots) {
+      slot.offset = offset;
+      for (const Tensor& flat : flat_buffers_) {
+        const Tensor part = core::flat_part(flat, offset, slot.param.tensor.numel());
+        slot.buffers.push_back(core::reshape(part, slot.param.tensor.shape()));
+      }
+      offset += slot.param.tensor.numel();
+    }
+  }
+}
+
+namespace {
+const void* values_of(const Tensor& t) {
+  return t.dtype() == core::DType::f32 ? static_cast<const void*>(t.data<float>())
+                                       : static_cast<const void*>(t.data<double>());
+}
+const void* element(const Tensor& flat, std::size_t offset) {
+  const std::size_t size = flat.dtype() == core::DType::f32 ? sizeof(float) : sizeof(double);
+  return static_cast<const char*>(values_of(flat)) + offset * size;
+}
+}  // namespace
+
+// Whether the group can be one span: every parameter has a gradient, its values and
+// gradient still sit in the flat buffers (convert_ or another optimizer may have moved
+// them) and all are at the same update count.
+bool Optimizer::packed_as_one(const Group& group) const {
+  if (!flat_values_.defined() || group.slots.empty()) return false;
+  for (const ParamSlot& slot : group.slots) {
+    const Tensor& t = slot.param.tensor;
+    const Tensor grad = t.grad();
+    if (!grad.defined() || slot.step != group.slots[0].step || t.dtype() != flat_values_.dtype() ||
+        values_of(t) != element(flat_values_, slot.offset) ||
+        values_of(grad) != element(flat_grads_, slot.offset))
+      return false;
+  }
+  return true;
+}
+
+UpdateSpan Optimizer::span_of(const Group& group) const {
+  const ParamSlot& first = group.slots.front();
+  const ParamSlot& last = group.slots.back();
+  UpdateSpan span;
+  span.dtype = flat_values_.dtype();
+  span.count = last.offset + last.param.tensor.numel() - first.offset;
+  span.values = const_cast<void*>(element(flat_values_, first.offset));
+  span.grads = const_cast<void*>(element(flat_grads_, first.offset));
+  for (std::size_t b = 0; b < flat_buffers_.size(); ++b)
+    span.buffers[b] = const_cast<void*>(element(flat_buffers_[b], first.offset));
+  span.step = first.step;
+  return span;
+}
+
+UpdateSpan Optimizer::span_of(ParamSlot& slot) const {
+  const Tensor& t = slot.param.tensor;
+  UpdateSpan span;
+  span.dtype = t.dtype();
+  span.count = t.numel();
+  span.values = const_cast<void*>(values_of(t));
+  span.grads = const_cast<void*>(values_of(t.grad()));
+  for (std::size_t b = 0; b < slot.buffers.size(); ++b)
+    span.buffers[b] = const_cast<void*>(values_of(slot.buffers[b]));
+  span.step = slot.step;
+  return span;
 }
 
 void Optimizer::step() {
   const double factor = schedule_.multiplier(step_count_);
   for (Group& group : groups_) {
     const double lr = group.lr * factor;
+    if (packed_as_one(group)) {
+      for (ParamSlot& slot : group.slots) ++slot.step;
+      update(span_of(group), lr, group.weight_decay);
+      continue;
+    }
     for (ParamSlot& slot : group.slots) {
       if (!slot.param.tensor.grad().defined()) continue;
       ++slot.step;
-      update(slot, lr, group.weight_decay);
+      update(span_of(slot), lr, group.weight_decay);
     }
   }
   ++step_count_;

@@ -21,8 +21,23 @@
 // A parameter whose gradient is undefined (backward never reached it since the last
 // zero_grad) is skipped by step(): its values, moments and update count stay as they are,
 // as in PyTorch. Steps write parameter values in place; no graph is recorded.
+//
+// Flat buffers: the optimizer moves its parameters' values, their gradients and its own
+// state into one buffer each (core/flat.hpp), in group order, so that a step is one fused
+// pass per group and the gradients are one span (for an allreduce across processes):
+//
+//   loss.backward();
+//   core::Tensor grads = optimizer.flat_gradients();   // (N), every parameter's gradient
+//   allreduce(grads.data<float>(), grads.numel());     // e.g. MPI, before the step
+//   optimizer.step();
+//
+// A parameter's part holds its gradient only once backward reached it after zero_grad();
+// a data-parallel step must reach every parameter on every process (the model's forward
+// always does). Parameters of mixed dtypes are not packed (flat_gradients() is then
+// undefined) and are updated one by one.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -60,11 +75,23 @@ struct OptimizerState {
   std::map<std::string, double> scalars;
 };
 
-// One parameter with its state, as the update kernels see it.
+// One parameter with its state.
 struct ParamSlot {
   core::NamedParameter param;
   std::vector<core::Tensor> buffers;  // in buffer_names() order; the parameter's shape and dtype
   std::int64_t step = 0;              // updates applied, including the one being applied
+  std::size_t offset = 0;             // of its part of the flat buffers, in elements
+};
+
+// What one pass of an update kernel covers: one parameter, or a whole group of them laid
+// out one after another in the flat buffers, all at the same update count.
+struct UpdateSpan {
+  core::DType dtype = core::DType::f32;
+  std::size_t count = 0;              // elements
+  void* values = nullptr;
+  void* grads = nullptr;
+  std::array<void*, 2> buffers{};     // in buffer_names() order; unused ones null
+  std::int64_t step = 0;              // updates applied, including this one
 };
 
 class Optimizer {
@@ -98,6 +125,12 @@ class Optimizer {
   // Names of the per-parameter state tensors ("momentum_buffer"; "exp_avg", "exp_avg_sq").
   const std::vector<std::string>& buffer_names() const { return buffer_names_; }
 
+  // The flat buffers (see the top of this file): every parameter's values and gradients,
+  // in parameters() order, as 1-D tensors sharing their storage. Undefined when the
+  // parameters' dtypes differ.
+  const core::Tensor& flat_parameters() const { return flat_values_; }
+  const core::Tensor& flat_gradients() const { return flat_grads_; }
+
   // A copy of the state (later steps do not change it).
   OptimizerState export_state() const;
   // Replaces the state. Every expected name must be present with the parameter's shape
@@ -112,9 +145,9 @@ class Optimizer {
   Optimizer(std::string name, std::vector<ParamGroup> groups, double default_lr,
             double default_weight_decay, std::vector<std::string> buffer_names);
 
-  // Applies one update to a parameter whose gradient is defined: one fused pass over its
-  // values, gradient and buffers. slot.step already counts this update.
-  virtual void update(ParamSlot& slot, double lr, double weight_decay) = 0;
+  // Applies one update to the span's values from its gradients: one fused pass over the
+  // values, gradients and buffers. span.step already counts this update.
+  virtual void update(const UpdateSpan& span, double lr, double weight_decay) = 0;
 
  private:
   struct Group {
@@ -123,11 +156,18 @@ class Optimizer {
     std::vector<ParamSlot> slots;
   };
 
+  void pack();
+  bool packed_as_one(const Group& group) const;
+  UpdateSpan span_of(const Group& group) const;
+  UpdateSpan span_of(ParamSlot& slot) const;
+
   std::string name_;
   std::vector<std::string> buffer_names_;
   std::vector<Group> groups_;
   Schedule schedule_;
   std::size_t step_count_ = 0;
+  core::Tensor flat_values_, flat_grads_;
+  std::vector<core::Tensor> flat_buffers_;  // in buffer_names() order
 };
 
 }  // namespace qkv::optim

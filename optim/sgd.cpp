@@ -31,11 +31,10 @@ void sgd_update(T* p, const T* grad, T* buffer, std::size_t n, T lr, T weight_de
 }
 
 template <class T>
-void sgd_update(ParamSlot& slot, const OptimizerOptions& o, double lr, double weight_decay) {
-  core::Tensor& param = slot.param.tensor;
-  T* buffer = slot.buffers.empty() ? nullptr : slot.buffers[0].data<T>();
-  sgd_update<T>(param.data<T>(), param.grad_buffer<T>(), buffer, param.numel(), T(lr),
-                T(weight_decay), T(o.momentum), T(o.dampening), o.nesterov, slot.step == 1);
+void sgd_update(const UpdateSpan& span, const OptimizerOptions& o, double lr, double weight_decay) {
+  sgd_update<T>(static_cast<T*>(span.values), static_cast<const T*>(span.grads),
+                static_cast<T*>(span.buffers[0]), span.count, T(lr), T(weight_decay),
+                T(o.momentum), T(o.dampening), o.nesterov, span.step == 1);
 }
 
 }  // namespace
@@ -51,11 +50,11 @@ SGD::SGD(std::vector<ParamGroup> groups, const OptimizerOptions& options)
   set_schedule(Schedule(options_.schedule, options_.lr));
 }
 
-void SGD::update(ParamSlot& slot, double lr, double weight_decay) {
-  if (slot.param.tensor.dtype() == core::DType::f32) {
-    sgd_update<float>(slot, options_, lr, weight_decay);
+void SGD::update(const UpdateSpan& span, double lr, double weight_decay) {
+  if (span.dtype == core::DType::f32) {
+    sgd_update<float>(span, options_, lr, weight_decay);
   } else {
-    sgd_update<double>(slot, options_, lr, weight_decay);
+    sgd_update<double>(span, options_, lr, weight_decay);
   }
 }
 

@@ -32,7 +32,7 @@ class SGD : public Optimizer {
   const OptimizerOptions& options() const { return options_; }  // type "sgd"
 
  protected:
-  void update(ParamSlot& slot, double lr, double weight_decay) override;
+  void update(const UpdateSpan& span, double lr, double weight_decay) override;
 
  private:
   OptimizerOptions options_;

@@ -1,0 +1,177 @@
+// Heap allocations of a training step once it has run a few times (issue #11): this
+// binary replaces the global operator new to count them, which is why it is a test
+// executable of its own. What is asserted:
+//   - the optimizer (zero_grad, step) and gradient clipping allocate nothing at all;
+//   - attention, the feed-forward and layer norm, forward and backward, allocate no
+//     buffer: every value and gradient buffer comes back from the pool (core/buffer_pool),
+//     no allocation is larger than 1 KiB, and the allocations left are the same in number
+//     and bytes at batch 2 and at batch 16: they are the graph's bookkeeping (a node, its
+//     shape, its backward's captures), never data.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <string>
+
+#include "core/blas.hpp"
+#include "core/buffer_pool.hpp"
+#include "core/ops.hpp"
+#include "core/random.hpp"
+#include "layers/attention.hpp"
+#include "layers/build_model.hpp"
+#include "layers/feed_forward.hpp"
+#include "layers/layer.hpp"
+#include "layers/layer_norm.hpp"
+#include "optim/adam.hpp"
+#include "optim/clip.hpp"
+#include "strict_yaml/config_node.hpp"
+
+namespace {
+
+// Counted only on the thread that asked, between start() and stop().
+thread_local bool counting = false;
+thread_local std::size_t count = 0, bytes = 0, largest = 0;
+
+void* counted_new(std::size_t size, std::size_t align) {
+  if (counting) {
+    ++count;
+    bytes += size;
+    if (size > largest) largest = size;
+  }
+  void* p = align > alignof(std::max_align_t) ? std::aligned_alloc(align, (size + align - 1) / align * align)
+                                              : std::malloc(size ? size : 1);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+struct Counted {
+  std::size_t count, bytes, largest;
+};
+
+template <class F> Counted allocations_of(F&& f) {
+  count = bytes = largest = 0;
+  counting = true;
+  f();
+  counting = false;
+  return {count, bytes, largest};
+}
+
+}  // namespace
+
+void* operator new(std::size_t size) { return counted_new(size, 0); }
+void* operator new[](std::size_t size) { return counted_new(size, 0); }
+void* operator new(std::size_t size, std::align_val_t align) {
+  return counted_new(size, static_cast<std::size_t>(align));
+}
+void* operator new[](std::size_t size, std::align_val_t align) {
+  return counted_new(size, static_cast<std::size_t>(align));
+}
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  try {
+    return counted_new(size, 0);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+
+using namespace qkv;
+using core::Tensor;
+
+namespace {
+
+std::shared_ptr<layers::Transformer> small_model(core::Rng& rng) {
+  const auto section = ConfigNode::parse(
+      "model:\n  d_model: 32\n  heads: 4\n  layers: 2\n  d_ff: 64\n", "test.yaml").child("model");
+  return layers::build_model(layers::read_transformer_options(section), 12, 16, rng);
+}
+
+core::Ids ids_for(std::size_t batch, std::size_t length, core::Rng& rng) {
+  core::Ids ids{{batch, length}, std::vector<std::int32_t>(batch * length)};
+  for (auto& id : ids.values) id = static_cast<std::int32_t>(rng.below(12));
+  return ids;
+}
+
+// One forward and backward of a layer on (batch, 16, 32) inputs; returns what it allocated.
+Counted layer_step(layers::Layer& layer, std::size_t batch, core::Rng& rng) {
+  const Tensor x = Tensor::randn({batch, 16, 32}, rng).requires_grad_();
+  return allocations_of([&] {
+    const Tensor y = layer.forward(x);
+    core::sum(core::mul(y, y)).backward();
+  });
+}
+
+void check_no_buffers(layers::Layer& layer, const char* name) {
+  const std::string layer_name = name;
+  CAPTURE(layer_name);
+  core::Rng rng(5);
+  for (int warm = 0; warm < 3; ++warm) {
+    layer_step(layer, 2, rng);
+    layer_step(layer, 16, rng);
+  }
+  const std::size_t fresh = core::buffer_pool_stats().fresh;
+  const Counted small = layer_step(layer, 2, rng);
+  const Counted large = layer_step(layer, 16, rng);
+  MESSAGE(name << ": " << large.count << " allocations, " << large.bytes << " bytes, largest "
+               << large.largest << " bytes per forward and backward");
+  CHECK(core::buffer_pool_stats().fresh == fresh);  // every buffer came from the pool
+  CHECK(large.largest <= 1024);
+  CHECK(large.count == small.count);  // none grows with the batch: no data
+  CHECK(large.bytes == small.bytes);
+}
+
+}  // namespace
+
+TEST_CASE("the optimizer and gradient clipping allocate nothing once warm") {
+  core::Rng rng(1);
+  auto model = small_model(rng);
+  const auto params = model->named_parameters();
+  optim::OptimizerOptions options;
+  options.lr = 1e-3;
+  options.weight_decay = 0.1;
+  optim::AdamW optimizer(optim::split_decay_groups(params), options);
+  for (int step = 0; step < 6; ++step) {
+    const core::Ids ids = ids_for(4, 16, rng);
+    optimizer.zero_grad();
+    const Tensor loss = core::cross_entropy(model->forward(ids), ids);
+    loss.backward();
+    const Counted optimizer_part = allocations_of([&] {
+      optim::clip_grad_norm(params, 0.5);
+      optimizer.step();
+      optimizer.zero_grad();
+    });
+    if (step >= 3) CHECK(optimizer_part.count == 0);
+  }
+}
+
+TEST_CASE("attention, feed-forward and layer norm allocate no buffer once warm") {
+  core::Rng rng(2);
+  layers::MultiHeadAttentionOptions attention;
+  attention.d_model = 32;
+  attention.heads = 4;
+  layers::MultiHeadAttention attn(attention, rng);
+  check_no_buffers(attn, "attention");
+  layers::FeedForwardOptions ffn;
+  ffn.dim = 32;
+  ffn.hidden = 128;
+  layers::FeedForward feed_forward(ffn, rng);
+  check_no_buffers(feed_forward, "feed-forward");
+  layers::LayerNorm norm(32);
+  check_no_buffers(norm, "layer norm");
+}
+
+int main(int argc, char** argv) {
+  core::set_blas_threads(1);
+  doctest::Context context(argc, argv);
+  return context.run();
+}
