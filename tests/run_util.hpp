@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
 #include "app/cli.hpp"
@@ -79,6 +80,17 @@ inline CliResult run_qkv(std::vector<std::string> args) {
     std::fclose(file);
   }
   return result;
+}
+
+// A failed command reported as qkv reports errors: a non-zero exit and one line on stderr,
+// "qkv: error: ...", that contains `text`.
+inline void check_one_line_error(const CliResult& result, const std::string& text) {
+  CAPTURE(result.out);
+  CAPTURE(result.err);
+  CHECK(result.code != 0);
+  CHECK(result.err.rfind("qkv: error: ", 0) == 0);
+  CHECK(result.err.find(text) != std::string::npos);
+  CHECK(result.err.find('\n') == result.err.size() - 1);
 }
 
 // The qkv command in a forked child (output discarded); returns its exit code.

@@ -18,6 +18,7 @@
 #include "tests/run_util.hpp"
 
 using qkv::test::CliResult;
+using qkv::test::check_one_line_error;
 using qkv::test::fresh_dir;
 using qkv::test::read_text;
 using qkv::test::run_qkv;
@@ -38,15 +39,6 @@ std::string tiny_sweep(std::size_t steps, const std::string& ablate) {
 }
 
 const std::string kAblate = "{variants: [learned, none], seeds: 2, target: 0.3}";
-
-void check_error(const CliResult& result, const std::string& text) {
-  CAPTURE(result.out);
-  CAPTURE(result.err);
-  CHECK(result.code != 0);
-  CHECK(result.err.rfind("qkv: error: ", 0) == 0);
-  CHECK(result.err.find(text) != std::string::npos);
-  CHECK(result.err.find('\n') == result.err.size() - 1);
-}
 
 }  // namespace
 
@@ -93,25 +85,25 @@ TEST_CASE("ablate CLI: bad input is a one-line error saying what was expected") 
   const std::string dir = fresh_dir("ablate_cli_errors");
   const std::string config = write_text(dir + "/tiny.yaml", tiny_sweep(20, kAblate));
   const std::string out = dir + "/sweep";
-  check_error(run_qkv({"ablate", config, "--out", out, "--variants", "learned,qk=identiy"}),
+  check_one_line_error(run_qkv({"ablate", config, "--out", out, "--variants", "learned,qk=identiy"}),
               "variant 'qk=identiy': unknown kind 'identiy'; did you mean 'qk=identity'? (a "
               "variant is learned, none, <letters>=<kind>");
-  check_error(run_qkv({"ablate", config, "--out", out, "--variants", "learned,none,learned"}),
+  check_one_line_error(run_qkv({"ablate", config, "--out", out, "--variants", "learned,none,learned"}),
               "variants 'learned' and 'learned' are the same variant");
-  check_error(run_qkv({"ablate", config, "--seeds", "0"}), "--seeds");
-  check_error(run_qkv({"ablate", config, "--jobs", "0"}), "--jobs");
-  check_error(run_qkv({"ablate", dir + "/missing.yaml"}), "missing.yaml");
+  check_one_line_error(run_qkv({"ablate", config, "--seeds", "0"}), "--seeds");
+  check_one_line_error(run_qkv({"ablate", config, "--jobs", "0"}), "--jobs");
+  check_one_line_error(run_qkv({"ablate", dir + "/missing.yaml"}), "missing.yaml");
   const std::string misspelt = write_text(dir + "/misspelt.yaml", tiny_sweep(20, "{seed: 2}"));
-  check_error(run_qkv({"ablate", misspelt, "--out", out}),
+  check_one_line_error(run_qkv({"ablate", misspelt, "--out", out}),
               "misspelt.yaml:7:10: unknown key 'ablate.seed'; did you mean 'ablate.seeds'?");
   const std::string target = write_text(dir + "/target.yaml", tiny_sweep(20, "{target: 2}"));
-  check_error(run_qkv({"ablate", target, "--out", out}),
+  check_one_line_error(run_qkv({"ablate", target, "--out", out}),
               "target.yaml:7:18: ablate.target: expected a held-out seq_acc in (0, 1] that counts "
               "as solved, found 2");
-  check_error(run_qkv({"ablate", config, "--out", out, "--set", "ablate.seeds=0"}),
+  check_one_line_error(run_qkv({"ablate", config, "--out", out, "--set", "ablate.seeds=0"}),
               "--set: ablate.seeds: expected a number of seeds from 1 to 1000, found 0");
   // A sweep config is many runs: qkv train says what to do instead of training one.
-  check_error(run_qkv({"train", config, "--out", dir + "/run"}),
+  check_one_line_error(run_qkv({"train", config, "--out", dir + "/run"}),
               "tiny.yaml:7:9: ablate: this is a sweep config: `qkv ablate` reads this section");
   CHECK(!fs::exists(out));
 }

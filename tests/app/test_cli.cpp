@@ -8,6 +8,7 @@
 #include "io/atomic_file.hpp"
 
 using qkv::test::CliResult;
+using qkv::test::check_one_line_error;
 using qkv::test::fresh_dir;
 using qkv::test::run_qkv;
 using qkv::test::write_text;
@@ -21,16 +22,6 @@ model: {d_model: 16, heads: 2, layers: 1, d_ff: 32}
 optim: {type: adam, lr: 0.01}
 train: {steps: 20, batch_size: 8, eval_every: 10, eval_samples: 32, log_every: 5}
 )";
-
-// An error is reported on one line that says it is qkv's.
-void check_error(const CliResult& result, const std::string& text) {
-  CAPTURE(result.out);
-  CAPTURE(result.err);
-  CHECK(result.code != 0);
-  CHECK(result.err.rfind("qkv: error: ", 0) == 0);
-  CHECK(result.err.find(text) != std::string::npos);
-  CHECK(result.err.find('\n') == result.err.size() - 1);
-}
 
 }  // namespace
 
@@ -58,35 +49,35 @@ TEST_CASE("cli: --help on the command and each verb exits 0") {
 TEST_CASE("cli: bad arguments exit non-zero with a one-line message") {
   const std::string dir = fresh_dir("cli_errors");
   const std::string config = write_text(dir + "/tiny.yaml", kTinyConfig);
-  SUBCASE("no verb") { check_error(run_qkv({}), "subcommand is required"); }
+  SUBCASE("no verb") { check_one_line_error(run_qkv({}), "subcommand is required"); }
   SUBCASE("unknown verb, with a suggestion") {
-    check_error(run_qkv({"trian", config}), "unknown command 'trian'; did you mean 'train'?");
+    check_one_line_error(run_qkv({"trian", config}), "unknown command 'trian'; did you mean 'train'?");
   }
   SUBCASE("missing config file") {
-    check_error(run_qkv({"train", dir + "/missing.yaml"}), "missing.yaml");
+    check_one_line_error(run_qkv({"train", dir + "/missing.yaml"}), "missing.yaml");
   }
-  SUBCASE("unknown option") { check_error(run_qkv({"train", config, "--bogus"}), "--bogus"); }
+  SUBCASE("unknown option") { check_one_line_error(run_qkv({"train", config, "--bogus"}), "--bogus"); }
   SUBCASE("misspelled --set key") {
-    check_error(run_qkv({"train", config, "--out", dir + "/run", "--set", "optim.lrr=0.1"}),
+    check_one_line_error(run_qkv({"train", config, "--out", dir + "/run", "--set", "optim.lrr=0.1"}),
                 "optim.lrr");
   }
   SUBCASE("bad config value") {
-    check_error(run_qkv({"train", config, "--out", dir + "/run", "--set", "model.heads=0"}),
+    check_one_line_error(run_qkv({"train", config, "--out", dir + "/run", "--set", "model.heads=0"}),
                 "model.heads");
   }
   SUBCASE("resume without a checkpoint") {
-    check_error(run_qkv({"train", config, "--out", dir + "/none", "--resume"}), "cannot resume");
+    check_one_line_error(run_qkv({"train", config, "--out", dir + "/none", "--resume"}), "cannot resume");
   }
   SUBCASE("missing checkpoint") {
-    check_error(run_qkv({"eval", dir + "/missing.safetensors"}), "missing.safetensors");
+    check_one_line_error(run_qkv({"eval", dir + "/missing.safetensors"}), "missing.safetensors");
   }
   SUBCASE("corrupt checkpoint") {
     const std::string bad = write_text(dir + "/bad.safetensors", "not a safetensors file");
-    check_error(run_qkv({"eval", bad}), "bad.safetensors");
+    check_one_line_error(run_qkv({"eval", bad}), "bad.safetensors");
   }
   SUBCASE("--data and --samples together") {
     const std::string bad = write_text(dir + "/x.safetensors", "");
-    check_error(run_qkv({"eval", bad, "--data", config, "--samples", "3"}), "excludes");
+    check_one_line_error(run_qkv({"eval", bad, "--data", config, "--samples", "3"}), "excludes");
   }
 }
 
@@ -104,12 +95,12 @@ TEST_CASE("cli: train writes the run folder, eval prints one JSON line") {
   CHECK(qkv::io::read_file(run + "/config.yaml").find("steps: 30") != std::string::npos);
 
   SUBCASE("a second train into the same folder must say --resume") {
-    check_error(run_qkv({"train", config, "--out", run}), "already holds a run");
+    check_one_line_error(run_qkv({"train", config, "--out", run}), "already holds a run");
   }
   SUBCASE("resuming into another model shape names the tensor and both shapes") {
     CliResult r = run_qkv({"train", config, "--out", run, "--resume", "--set", "model.d_ff=64",
                            "--set", "train.steps=40"});
-    check_error(r, "cannot resume from");
+    check_one_line_error(r, "cannot resume from");
     CHECK(r.err.find("'blocks.0.ffn.fc1.weight' has shape [32, 16]; model expects [64, 16]") !=
           std::string::npos);
   }
@@ -143,7 +134,7 @@ TEST_CASE("cli: train writes the run folder, eval prints one JSON line") {
   }
   SUBCASE("eval names a bad line of a data file") {
     const std::string data = write_text(dir + "/broken.txt", "a b\ta b\nno tab here\n");
-    check_error(run_qkv({"eval", run + "/last.safetensors", "--data", data}), "broken.txt:2");
+    check_one_line_error(run_qkv({"eval", run + "/last.safetensors", "--data", data}), "broken.txt:2");
   }
 }
 
