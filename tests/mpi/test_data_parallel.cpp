@@ -26,22 +26,16 @@
 #include "train/communicator.hpp"
 #include "train/config.hpp"
 #include "train/trainer.hpp"
+#include "tests/train/data_parallel_run.hpp"
 
 namespace {
 
 using namespace qkv;
 namespace fs = std::filesystem;
-
-constexpr double kTolerance = 1e-5;
-
-const char* const kConfig = R"(
-name: data-parallel
-seed: 3
-task: {type: copy, symbols: 10, min_len: 2, max_len: 9}
-model: {d_model: 32, heads: 2, layers: 2, d_ff: 64}
-optim: {type: sgd, lr: 0.3}
-train: {steps: 8, batch_size: 8, eval_every: 4, eval_samples: 50, log_every: 1, threads: 1}
-)";
+using test::max_difference;
+using test::train_run;
+using test::Trained;
+constexpr double kTolerance = test::kDataParallelTolerance;
 
 // A fresh folder of the test's own (every rank runs on this machine, and sees it).
 std::string shared_folder(const std::string& name) {
@@ -49,40 +43,6 @@ std::string shared_folder(const std::string& name) {
   if (train::world().rank() == 0) fs::remove_all(dir);
   train::world().barrier();
   return dir;
-}
-
-train::Config config_with(const std::vector<std::string>& sets = {}) {
-  return train::parse_config(kConfig, "data-parallel.yaml", sets);
-}
-
-struct Trained {
-  std::vector<float> weights;  // every parameter, in name order
-  train::TrainSummary summary;
-};
-
-Trained train_run(train::Config config, const std::string& dir, train::Communicator* ranks,
-                  bool resume = false) {
-  train::TrainerOptions options;
-  options.out_dir = dir;
-  options.out = nullptr;
-  options.communicator = ranks;
-  options.resume = resume;
-  train::Trainer trainer(std::move(config), options);
-  Trained result;
-  result.summary = trainer.run();
-  for (const auto& [name, tensor] : trainer.model().state()) {
-    const float* values = tensor.data<float>();
-    result.weights.insert(result.weights.end(), values, values + tensor.numel());
-  }
-  return result;
-}
-
-double max_difference(const std::vector<float>& a, const std::vector<float>& b) {
-  REQUIRE(a.size() == b.size());
-  double most = 0;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    most = std::max(most, std::fabs(double(a[i]) - double(b[i])));
-  return most;
 }
 
 std::string bytes_of(const std::vector<float>& values) {
@@ -95,14 +55,14 @@ TEST_CASE("data parallel: 2 ranks of b rows train what 1 process trains on 2b, t
   train::Communicator& world = train::world();
   REQUIRE(world.size() == 2);
   const std::string dir = shared_folder("weights");
-  const Trained ranks = train_run(config_with(), dir + "/two", &world);
+  const Trained ranks = train_run(test::data_parallel_config(), dir + "/two", &world);
 
   std::string root = bytes_of(ranks.weights);
   world.broadcast(root);
   CHECK_MESSAGE(root == bytes_of(ranks.weights), "rank " << world.rank() << "'s weights differ from rank 0's");
 
   if (world.rank() != 0) return;
-  const Trained alone = train_run(config_with(), dir + "/one", nullptr);
+  const Trained alone = train_run(test::data_parallel_config(), dir + "/one", nullptr);
   const double difference = max_difference(ranks.weights, alone.weights);
   MESSAGE("largest weight difference, 2 ranks against 1: " << difference);
   CHECK(difference <= kTolerance);
@@ -116,19 +76,19 @@ TEST_CASE("data parallel: 2 ranks of b rows train what 1 process trains on 2b, t
 TEST_CASE("data parallel: a run resumes on 2 ranks bit for bit, on 1 process with its global batch, and not with another") {
   train::Communicator& world = train::world();
   const std::string dir = shared_folder("resume");
-  const Trained whole = train_run(config_with(), dir + "/whole", &world);
-  train_run(config_with({"train.steps=4"}), dir + "/split", &world);
+  const Trained whole = train_run(test::data_parallel_config(), dir + "/whole", &world);
+  train_run(test::data_parallel_config({"train.steps=4"}), dir + "/split", &world);
   std::string copy = dir + "/split-copy";
   if (world.rank() == 0) fs::copy(dir + "/split", copy, fs::copy_options::recursive);
-  const Trained resumed = train_run(config_with(), dir + "/split", &world, /*resume=*/true);
+  const Trained resumed = train_run(test::data_parallel_config(), dir + "/split", &world, /*resume=*/true);
   CHECK(bytes_of(resumed.weights) == bytes_of(whole.weights));
 
   if (world.rank() != 0) return;
-  CHECK_THROWS_WITH(train_run(config_with({"train.batch_size=4"}), copy, nullptr, true),
+  CHECK_THROWS_WITH(train_run(test::data_parallel_config({"train.batch_size=4"}), copy, nullptr, true),
                     doctest::Contains("the run was trained on 2 rank(s) with global batch 8 (4 "
                                       "rows each), and this job has 1 rank(s) with "
                                       "train.batch_size 4"));
-  const Trained alone = train_run(config_with(), copy, nullptr, /*resume=*/true);
+  const Trained alone = train_run(test::data_parallel_config(), copy, nullptr, /*resume=*/true);
   CHECK(max_difference(alone.weights, whole.weights) <= kTolerance);
 }
 
@@ -141,15 +101,15 @@ TEST_CASE("data parallel: an error while a rank builds its trainer is every rank
         world.rank() == 1 ? std::vector<std::string>{"model.dropout=0.1"}
                           : std::vector<std::string>{};
     if (world.rank() == 1)
-      CHECK_THROWS_WITH_AS(train_run(config_with(sets), dir + "/dropout", &world),
+      CHECK_THROWS_WITH_AS(train_run(test::data_parallel_config(sets), dir + "/dropout", &world),
                            doctest::Contains("model.dropout 0.1 on 2 ranks"), std::runtime_error);
     else
-      CHECK_THROWS_WITH_AS(train_run(config_with(sets), dir + "/dropout", &world),
+      CHECK_THROWS_WITH_AS(train_run(test::data_parallel_config(sets), dir + "/dropout", &world),
                            doctest::Contains("rank 1: model.dropout 0.1 on 2 ranks"),
                            train::RankFailed);
   }
   SUBCASE("every rank's") {
-    CHECK_THROWS_WITH(train_run(config_with({"train.batch_size=7"}), dir + "/odd", &world),
+    CHECK_THROWS_WITH(train_run(test::data_parallel_config({"train.batch_size=7"}), dir + "/odd", &world),
                       doctest::Contains("train.batch_size 7 does not split over 2 ranks"));
   }
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../run_util.hpp"
+#include "tests/train/data_parallel_run.hpp"
 #include "io/checkpoint.hpp"
 #include "train/communicator.hpp"
 #include "train/config.hpp"
@@ -25,6 +26,11 @@
 namespace {
 
 using namespace qkv;
+using test::data_parallel_config;
+using test::kDataParallelTolerance;
+using test::max_difference;
+using test::train_run;
+using test::Trained;
 
 // The ranks of one "job", each a thread holding its own ThreadRanks::Rank. Collectives
 // meet at a barrier; every rank sums the contributions in rank order, so all get the same
@@ -118,45 +124,6 @@ class ThreadRanks {
   std::size_t arrived_ = 0, generation_ = 0;
 };
 
-const char* const kConfig = R"(
-name: data-parallel
-seed: 3
-task: {type: copy, symbols: 10, min_len: 2, max_len: 9}
-model: {d_model: 32, heads: 2, layers: 2, d_ff: 64}
-optim: {type: sgd, lr: 0.3}
-train: {steps: 8, batch_size: 8, eval_every: 4, eval_samples: 50, log_every: 1, threads: 1}
-)";
-
-struct Trained {
-  std::vector<float> weights;  // every parameter, in name order
-  train::TrainSummary summary;
-};
-
-Trained train_run(const std::string& dir, train::Communicator* ranks,
-                  const std::vector<std::string>& sets = {}, bool resume = false) {
-  train::TrainerOptions options;
-  options.out_dir = dir;
-  options.out = nullptr;
-  options.communicator = ranks;
-  options.resume = resume;
-  train::Trainer trainer(train::parse_config(kConfig, "data-parallel.yaml", sets), options);
-  Trained result;
-  result.summary = trainer.run();
-  for (const auto& [name, tensor] : trainer.model().state()) {
-    const float* values = tensor.data<float>();
-    result.weights.insert(result.weights.end(), values, values + tensor.numel());
-  }
-  return result;
-}
-
-double max_difference(const std::vector<float>& a, const std::vector<float>& b) {
-  REQUIRE(a.size() == b.size());
-  double most = 0;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    most = std::max(most, std::fabs(double(a[i]) - double(b[i])));
-  return most;
-}
-
 }  // namespace
 
 TEST_CASE("data parallel: rank_rows splits the global batch evenly, in rank order") {
@@ -171,7 +138,7 @@ TEST_CASE("data parallel: rank_rows splits the global batch evenly, in rank orde
 }
 
 TEST_CASE("data parallel: take_rows keeps the rows' tokens, masks and labels") {
-  const auto config = train::parse_config(kConfig, "data-parallel.yaml");
+  const auto config = data_parallel_config();
   const auto task = config.make_task();
   core::Rng rng(5);
   const tasks::Batch batch = task->sample(4, rng);
@@ -191,10 +158,10 @@ TEST_CASE("data parallel: 2 ranks train what 1 process trains on the global batc
   const std::string dir = test::fresh_dir("data_parallel");
   ThreadRanks job(2);
   std::vector<Trained> ranks(2);
-  job.run([&](ThreadRanks::Rank& rank) { ranks[rank.rank()] = train_run(dir + "/two", &rank); });
+  job.run([&](ThreadRanks::Rank& rank) { ranks[rank.rank()] = train_run(data_parallel_config(), dir + "/two", &rank); });
   CHECK(ranks[0].weights == ranks[1].weights);
-  const Trained alone = train_run(dir + "/one", nullptr);
-  CHECK(max_difference(ranks[0].weights, alone.weights) <= 1e-5);
+  const Trained alone = train_run(data_parallel_config(), dir + "/one", nullptr);
+  CHECK(max_difference(ranks[0].weights, alone.weights) <= kDataParallelTolerance);
   CHECK(ranks[0].summary.last_eval.samples == 50);
   CHECK(ranks[0].summary.last_eval.token_acc == alone.summary.last_eval.token_acc);
   CHECK(ranks[0].summary.last_eval.loss == doctest::Approx(alone.summary.last_eval.loss).epsilon(1e-5));
@@ -208,21 +175,21 @@ TEST_CASE("data parallel: 2 ranks train what 1 process trains on the global batc
 
 TEST_CASE("data parallel: a resume on another number of ranks needs the same global batch") {
   const std::string dir = test::fresh_dir("data_parallel_resume");
-  train_run(dir + "/run", nullptr, {"train.steps=4"});
+  train_run(data_parallel_config({"train.steps=4"}), dir + "/run", nullptr);
   ThreadRanks job(2);
   CHECK_THROWS_WITH(
       job.run([&](ThreadRanks::Rank& rank) {
-        train_run(dir + "/run", &rank, {"train.batch_size=4"}, /*resume=*/true);
+        train_run(data_parallel_config({"train.batch_size=4"}), dir + "/run", &rank, /*resume=*/true);
       }),
       doctest::Contains("the run was trained on 1 rank(s) with global batch 8 (8 rows each), and "
                         "this job has 2 rank(s) with train.batch_size 4"));
   std::vector<Trained> ranks(2);
   job.run([&](ThreadRanks::Rank& rank) {
-    ranks[rank.rank()] = train_run(dir + "/run", &rank, {}, /*resume=*/true);
+    ranks[rank.rank()] = train_run(data_parallel_config(), dir + "/run", &rank, /*resume=*/true);
   });
-  const Trained alone = train_run(dir + "/alone", nullptr);
+  const Trained alone = train_run(data_parallel_config(), dir + "/alone", nullptr);
   CHECK(ranks[0].summary.steps == 8);
-  CHECK(max_difference(ranks[0].weights, alone.weights) <= 1e-5);
+  CHECK(max_difference(ranks[0].weights, alone.weights) <= kDataParallelTolerance);
 }
 
 TEST_CASE("data parallel: one rank's error building its trainer is thrown on every rank") {
@@ -231,9 +198,10 @@ TEST_CASE("data parallel: one rank's error building its trainer is thrown on eve
   std::vector<std::string> messages(2);
   job.run([&](ThreadRanks::Rank& rank) {
     try {
-      train_run(dir + "/run", &rank,
-                rank.rank() == 1 ? std::vector<std::string>{"model.dropout=0.1"}
-                                 : std::vector<std::string>{});
+      train_run(data_parallel_config(rank.rank() == 1
+                                         ? std::vector<std::string>{"model.dropout=0.1"}
+                                         : std::vector<std::string>{}),
+                dir + "/run", &rank);
     } catch (const std::exception& error) {
       messages[rank.rank()] = error.what();
     }
