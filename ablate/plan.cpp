@@ -3,7 +3,6 @@
 
 #include <filesystem>
 #include <memory>
-#include <sstream>
 #include <stdexcept>
 
 #include "core/random.hpp"
@@ -37,23 +36,6 @@ std::string resolved_yaml(train::Config& config) {
   return train::to_yaml(config);
 }
 
-// "the run's has `steps: 300`, this sweep's `steps: 600`": the first line that differs.
-std::string first_difference(const std::string& was, const std::string& now) {
-  std::istringstream a(was), b(now);
-  for (std::string line_a, line_b;;) {
-    const bool more_a = static_cast<bool>(std::getline(a, line_a));
-    const bool more_b = static_cast<bool>(std::getline(b, line_b));
-    if (!more_a && !more_b) return "no line differs";
-    if (more_a && more_b && line_a == line_b) continue;
-    const auto shown = [](bool more, const std::string& line) {
-      const std::size_t start = line.find_first_not_of(' ');
-      return more && start != std::string::npos ? "`" + line.substr(start) + "`"
-                                                : std::string("nothing");
-    };
-    return "the run's has " + shown(more_a, line_a) + ", this sweep's " + shown(more_b, line_b);
-  }
-}
-
 // The run's state from its folder; its checkpoint must hold the plan's config.
 void read_state(PlannedRun& run, std::size_t steps) {
   const std::string last = (fs::path(run.dir) / "last.safetensors").string();
@@ -66,7 +48,8 @@ void read_state(PlannedRun& run, std::size_t steps) {
   if (checkpoint.config_yaml != run.config_yaml)
     throw std::runtime_error(run.label() + ": '" + last +
                              "' was trained with another config than this sweep's (" +
-                             first_difference(checkpoint.config_yaml, run.config_yaml) +
+                             train::first_difference(checkpoint.config_yaml, run.config_yaml,
+                                                     "sweep") +
                              "): a sweep's runs share one config; remove that folder, or "
                              "choose another --out");
   run.step = checkpoint.step;

@@ -3,6 +3,7 @@
 #include "train/config.hpp"
 
 #include <filesystem>
+#include <sstream>
 
 #include "optim/factory.hpp"
 #include "strict_yaml/config_writer.hpp"
@@ -153,6 +154,24 @@ std::string to_yaml(const Config& c) {
   optim::write_optimizer_options(c.optim, out.child("optim"));
   write_train(c.train, out.child("train"));
   return out.str();
+}
+
+std::string first_difference(const std::string& was, const std::string& now,
+                             const std::string& now_name) {
+  std::istringstream a(was), b(now);
+  for (std::string line_a, line_b;;) {
+    const bool more_a = static_cast<bool>(std::getline(a, line_a));
+    const bool more_b = static_cast<bool>(std::getline(b, line_b));
+    if (!more_a && !more_b) return "no line differs";
+    if (more_a && more_b && line_a == line_b) continue;
+    const auto shown = [](bool more, const std::string& line) {
+      const std::size_t start = line.find_first_not_of(' ');
+      return more && start != std::string::npos ? "`" + line.substr(start) + "`"
+                                                : std::string("nothing");
+    };
+    return "the run's has " + shown(more_a, line_a) + ", this " + now_name + "'s " +
+           shown(more_b, line_b);
+  }
 }
 
 }  // namespace qkv::train

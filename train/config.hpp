@@ -108,4 +108,10 @@ Config parse_checkpoint_config(const std::string& yaml, const std::string& sourc
 // back gives the same Config.
 std::string to_yaml(const Config& config);
 
+// Where two resolved configs (to_yaml's text) part, for an error that says why they are
+// not one run: "the run's has `symbols: 8`, this config's `symbols: 16`" for
+// first_difference(run's, mine, "config"); "no line differs" when none does.
+std::string first_difference(const std::string& was, const std::string& now,
+                             const std::string& now_name);
+
 }  // namespace qkv::train

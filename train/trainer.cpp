@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -44,23 +43,6 @@ std::string task_yaml(const Config& config) {
   ConfigWriter out;
   out.set_section("task", config.task);
   return out.str();
-}
-
-// "run: `symbols: 8`, this config: `symbols: 16`": the first line where they differ.
-std::string first_difference(const std::string& was, const std::string& now) {
-  std::istringstream a(was), b(now);
-  for (std::string line_a, line_b;;) {
-    const bool more_a = static_cast<bool>(std::getline(a, line_a));
-    const bool more_b = static_cast<bool>(std::getline(b, line_b));
-    if (!more_a && !more_b) return "";
-    if (more_a && more_b && line_a == line_b) continue;
-    const auto shown = [](bool more, const std::string& line) {
-      const std::size_t start = line.find_first_not_of(' ');
-      return more && start != std::string::npos ? "`" + line.substr(start) + "`"
-                                                : std::string("nothing");
-    };
-    return "the run's has " + shown(more_a, line_a) + ", this config's " + shown(more_b, line_b);
-  }
 }
 
 double seconds_since(Clock::time_point start) {
@@ -239,7 +221,8 @@ void Trainer::check_task_unchanged(const io::Checkpoint& checkpoint, const std::
   if (was == now) return;
   if (!options_.force)
     throw std::runtime_error(
-        context + "the run's task differs from this config's (" + first_difference(was, now) +
+        context + "the run's task differs from this config's (" +
+        first_difference(was, now, "config") +
         "): resuming would train another task into this run. Add --force to change the task on "
         "purpose (recorded in metrics.jsonl), or train into another folder with --out");
   task_change_ = std::make_pair(was, now);
