@@ -1,6 +1,7 @@
 // Elementwise ops: binary ops with numpy broadcasting, ops with a scalar, and unary math.
 // A binary op's backward accumulates straight into the inputs' gradients through the same
 // broadcast strides, so summing over broadcast axes needs no separate reduction pass.
+#include <algorithm>
 #include <cmath>
 
 #include "core/kernel_util.hpp"
@@ -201,29 +202,35 @@ Tensor gelu(const Tensor& a) {
     Tensor slope = grad ? Tensor::empty(a.shape(), a.dtype()) : Tensor();
     T* s = grad ? slope.data<T>() : nullptr;
     // Blocks of whole SIMD widths over the threads: each element is computed as on one
-    // thread, so the result does not depend on the thread count.
-    detail::parallel_blocks(n, [&](std::size_t begin, std::size_t end) {
-      const std::size_t m = end - begin;
-      T* yb = y + begin;
-      const T* xb = x + begin;
-      for (std::size_t i = 0; i < m; ++i) yb[i] = xb[i] * inv_sqrt2;
-      detail::erf_array(yb, yb, m);
-      if (s) {
-        T* sb = s + begin;
-        for (std::size_t i = 0; i < m; ++i) sb[i] = T(-0.5) * xb[i] * xb[i];
-        detail::exp_array(sb, sb, m);
-        for (std::size_t i = 0; i < m; ++i) sb[i] = T(0.5) * (T(1) + yb[i]) + xb[i] * inv_sqrt_2pi * sb[i];
+    // thread, so the result does not depend on the thread count. Each thread's range is
+    // done in pieces of `piece` elements, every pass over one piece before the next, so
+    // that the passes read and write L1 rather than streaming whole arrays several times.
+    constexpr std::size_t piece = 512;  // a multiple of 64: the vector tails stay where they were
+    detail::parallel_blocks(n, [=](std::size_t begin, std::size_t end) {
+      for (std::size_t at = begin; at < end; at += piece) {
+        const std::size_t m = std::min(piece, end - at);
+        T* yb = y + at;
+        const T* xb = x + at;
+        for (std::size_t i = 0; i < m; ++i) yb[i] = xb[i] * inv_sqrt2;
+        detail::erf_array(yb, yb, m);
+        if (s) {
+          T* sb = s + at;
+          for (std::size_t i = 0; i < m; ++i) sb[i] = T(-0.5) * xb[i] * xb[i];
+          detail::exp_array(sb, sb, m);
+          for (std::size_t i = 0; i < m; ++i) sb[i] = T(0.5) * (T(1) + yb[i]) + xb[i] * inv_sqrt_2pi * sb[i];
+        }
+        for (std::size_t i = 0; i < m; ++i) yb[i] = xb[i] * T(0.5) * (T(1) + yb[i]);
       }
-      for (std::size_t i = 0; i < m; ++i) yb[i] = xb[i] * T(0.5) * (T(1) + yb[i]);
     });
     if (!grad) return out;
     record(out, "gelu", {a}, [slope](const Tensor& g, const Inputs& in) {
       const T* pg = g.data<T>();
       const T* ps = slope.data<T>();
       const GradTarget<T> ga = grad_for_write<T>(in[0]);
-      detail::parallel_blocks(slope.numel(), [&](std::size_t begin, std::size_t end) {
-        store_grad(ga.data + begin, ga.fresh, end - begin,
-                   [&](std::size_t i) { return pg[begin + i] * ps[begin + i]; });
+      detail::parallel_blocks(slope.numel(), [=](std::size_t begin, std::size_t end) {
+        const T* gb = pg + begin;
+        const T* sb = ps + begin;
+        store_grad(ga.data + begin, ga.fresh, end - begin, [=](std::size_t i) { return gb[i] * sb[i]; });
       });
     });
     return out;

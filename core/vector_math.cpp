@@ -56,27 +56,35 @@ void erf_impl(const double* x, double* y, std::size_t n) {
   apply(x, y, n, [](const auto& b) { return xsimd::erf(b); }, [](double v) { return std::erf(v); });
 }
 
+// exp(x[i] - shift) into y: the shift and exp in one pass, with apply's batches and tail.
+template <class T> void exp_shifted(const T* x, T shift, T* y, std::size_t n) {
+  using batch = xsimd::batch<T>;
+  const batch shift_batch(shift);
+  apply(x, y, n, [&](const batch& b) { return xsimd::exp(b - shift_batch); },
+        [shift](T v) { return std::exp(v - shift); });
+}
+
+// The row's maximum over its non-NaN entries (-inf if there are none). A NaN anywhere
+// makes softmax and log Σ exp NaN anyway (it reaches the row's sum), except in a row whose
+// other entries are all -inf: the callers check for NaN there, off the common path.
 template <class T> T row_max(const T* x, std::size_t n) {
   T top = -std::numeric_limits<T>::infinity();
-  int nans = 0;
-#pragma omp simd reduction(max : top) reduction(+ : nans)
-  for (std::size_t j = 0; j < n; ++j) {
-    top = x[j] > top ? x[j] : top;
-    nans += x[j] != x[j];
-  }
-  // A NaN anywhere makes the maximum NaN (and so the row's results), never -inf.
-  if (nans) return std::numeric_limits<T>::quiet_NaN();
+#pragma omp simd reduction(max : top)
+  for (std::size_t j = 0; j < n; ++j) top = x[j] > top ? x[j] : top;
   return top;
+}
+
+template <class T> bool has_nan(const T* x, std::size_t n) {
+  return std::any_of(x, x + n, [](T v) { return v != v; });
 }
 
 template <class T> void softmax_row_impl(const T* x, T* y, std::size_t n) {
   const T top = row_max(x, n);
   if (top == -std::numeric_limits<T>::infinity()) {
-    std::fill(y, y + n, T(0));
+    std::fill(y, y + n, has_nan(x, n) ? std::numeric_limits<T>::quiet_NaN() : T(0));
     return;
   }
-  for (std::size_t j = 0; j < n; ++j) y[j] = x[j] - top;
-  exp_impl(y, y, n);
+  exp_shifted(x, top, y, n);
   T total = 0;
 #pragma omp simd reduction(+ : total)
   for (std::size_t j = 0; j < n; ++j) total += y[j];
@@ -86,9 +94,9 @@ template <class T> void softmax_row_impl(const T* x, T* y, std::size_t n) {
 
 template <class T> T log_sum_exp_impl(const T* x, T* scratch, std::size_t n) {
   const T top = row_max(x, n);
-  if (top == -std::numeric_limits<T>::infinity()) return top;
-  for (std::size_t j = 0; j < n; ++j) scratch[j] = x[j] - top;
-  exp_impl(scratch, scratch, n);
+  if (top == -std::numeric_limits<T>::infinity())
+    return has_nan(x, n) ? std::numeric_limits<T>::quiet_NaN() : top;
+  exp_shifted(x, top, scratch, n);
   T total = 0;
 #pragma omp simd reduction(+ : total)
   for (std::size_t j = 0; j < n; ++j) total += scratch[j];

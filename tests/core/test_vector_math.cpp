@@ -54,11 +54,14 @@ TEST_CASE("vector math: a NaN in a row makes the row's softmax and log-sum-exp N
     std::vector<float> x(20, -1.0f), y(20), scratch(20);
     x[at] = std::nanf("");
     softmax_row(x.data(), y.data(), x.size());
-    CHECK(std::isnan(y[0]));
+    for (float v : y) CHECK(std::isnan(v));
     CHECK(std::isnan(log_sum_exp_row(x.data(), scratch.data(), x.size())));
+    // Every other entry masked: the maximum of the non-NaN entries is -inf.
     std::vector<float> masked(20, -std::numeric_limits<float>::infinity());
     masked[at] = std::nanf("");
     CHECK(std::isnan(log_sum_exp_row(masked.data(), scratch.data(), masked.size())));
+    softmax_row(masked.data(), y.data(), masked.size());
+    for (float v : y) CHECK(std::isnan(v));
   }
 }
 
