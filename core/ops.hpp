@@ -86,6 +86,16 @@ Tensor merge_heads(const Tensor& a);
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
 // x (..., in) times weight (out, in) transposed, plus bias (out) if defined: nn.Linear.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// x (..., in) times weights (out_i, in) stacked along their out axis, plus their biases
+// (none, or one per weight, each possibly undefined): (..., Σ out_i), the linear(x, w_i, b_i)
+// side by side, e.g. attention's q, k and v as the column blocks of one (B, T, 3C) tensor.
+// One gemm forward and one for dx (K = Σ out_i). Weights that lie one after another in
+// memory (a flat parameter buffer, core/flat.hpp) are read in place, others are packed into
+// a scratch copy; gradients land in each weight's and bias's own gradient, and a weight or
+// bias that does not require grad (a frozen one) gets none.
+//   Tensor qkv = linear_stacked(x, {wq, wk, wv}, {bq, bk, bv});   // (B, T, C) -> (B, T, 3C)
+Tensor linear_stacked(const Tensor& x, const std::vector<Tensor>& weights,
+                      const std::vector<Tensor>& biases = {});
 
 // ---- nn (ops_nn.cpp) ----
 Tensor softmax(const Tensor& a);      // over the last axis, numerically stable
@@ -126,5 +136,10 @@ struct AttentionOptions {
 };
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
                  const AttentionOptions& options);
+// The same over q, k and v side by side in one tensor qkv (B, T, 3·H·D): q is columns
+// [0, H·D), k [H·D, 2·H·D), v [2·H·D, 3·H·D), read in place (no slices), as linear_stacked
+// makes them. Its gradient is the three side by side. No operand is shared (the *_shared
+// options must be false); causal or not, with key padding, dropout and probabilities as above.
+Tensor attention_packed(const Tensor& qkv, const AttentionOptions& options);
 
 }  // namespace qkv::core

@@ -6,7 +6,9 @@
 //   backward: dP = dO Vᵀ, dV += Pᵀ dO, dS = P ⊙ (dP − rowsum(dP ⊙ P)),
 //             dQ += scale·dS K, dK += scale·dSᵀ Q      (gemms with beta = 1)
 // Only P (B, H, T, S) and the dropout scales are kept for backward; P doubles as the
-// attention map handed to inspection.
+// attention map handed to inspection. attention_packed reads q, k and v as the column
+// blocks of one (B, T, 3·H·D) tensor (linear_stacked's output): the same strided matrices
+// with leading dimension 3·H·D, and one gradient buffer written without a zero fill.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -28,6 +30,16 @@ struct Layout {
   std::size_t ldq = 0, ldk = 0, ldv = 0, ldo = 0;  // row strides
   std::size_t q_head = 0, k_head = 0, v_head = 0;  // column offset per head (0 if shared)
 };
+
+// The checks of the options that do not depend on how q, k and v are laid out.
+void check_masks_and_dropout(const char* op, const Layout& l, const AttentionOptions& o) {
+  if (o.key_padding && o.key_padding->size() != l.batch * l.tk)
+    detail::arg_error(op, "key_padding has " + std::to_string(o.key_padding->size()) +
+                              " entries, expected B*S = " + std::to_string(l.batch * l.tk));
+  if (!(o.dropout >= 0.0 && o.dropout < 1.0))
+    detail::arg_error(op, "dropout must be in [0, 1), got " + std::to_string(o.dropout));
+  if (o.training && o.dropout > 0.0 && !o.rng) detail::arg_error(op, "dropout needs an rng");
+}
 
 Layout check_layout(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o) {
   const char* op = "attention";
@@ -66,12 +78,29 @@ Layout check_layout(const Tensor& q, const Tensor& k, const Tensor& v, const Att
   l.k_head = o.k_shared ? 0 : l.dk;
   l.v_head = o.v_shared ? 0 : l.dv;
   if (o.causal && l.tq != l.tk) detail::shape_error(op, "causal attention needs equal lengths", q.shape(), k.shape());
-  if (o.key_padding && o.key_padding->size() != l.batch * l.tk)
-    detail::arg_error(op, "key_padding has " + std::to_string(o.key_padding->size()) +
-                              " entries, expected B*S = " + std::to_string(l.batch * l.tk));
-  if (!(o.dropout >= 0.0 && o.dropout < 1.0))
-    detail::arg_error(op, "dropout must be in [0, 1), got " + std::to_string(o.dropout));
-  if (o.training && o.dropout > 0.0 && !o.rng) detail::arg_error(op, "dropout needs an rng");
+  check_masks_and_dropout(op, l, o);
+  return l;
+}
+
+// q, k and v the three column blocks of qkv (B, T, 3·H·D), each head D wide.
+Layout packed_layout(const Tensor& qkv, const AttentionOptions& o) {
+  const char* op = "attention_packed";
+  detail::check_defined(op, qkv, "qkv");
+  if (o.heads == 0) detail::arg_error(op, "heads must be positive");
+  if (o.q_shared || o.k_shared || o.v_shared)
+    detail::arg_error(op, "q, k and v are blocks of one tensor, so none can be shared (a *_shared option is set)");
+  if (qkv.dim() != 3 || qkv.shape()[2] % (3 * o.heads) != 0)
+    detail::arg_error(op, "qkv must be (B, T, 3 * heads * D) for " + std::to_string(o.heads) +
+                              " heads, got " + shape_str(qkv.shape()));
+  Layout l;
+  l.heads = o.heads;
+  l.batch = qkv.shape()[0];
+  l.tq = l.tk = qkv.shape()[1];
+  l.dk = l.dv = qkv.shape()[2] / (3 * o.heads);
+  l.ldq = l.ldk = l.ldv = qkv.shape()[2];
+  l.ldo = l.heads * l.dv;
+  l.q_head = l.k_head = l.v_head = l.dk;
+  check_masks_and_dropout(op, l, o);
   return l;
 }
 
@@ -143,10 +172,12 @@ void attention_forward(const T* q, const T* k, const T* v, const Layout& l, T sc
 
 // The backward of attention_forward, per (batch, head), from dO (B, T, H*Dv) and the
 // saved probs: dV += (P ⊙ keep)ᵀ dO; dP = dO Vᵀ (⊙ keep); dS = P ⊙ (dP − rowsum(dP ⊙ P));
-// dQ += scale·dS K; dK += scale·dSᵀ Q. dq, dk, dv may be null (not wanted).
+// dQ += scale·dS K; dK += scale·dSᵀ Q. dq, dk, dv may be null (not wanted). With beta 0
+// they are written, not added to: only for unshared operands in separate buffers (or
+// blocks), where each (batch, head) writes its own part once.
 template <class T>
 void attention_backward(const T* dout, const T* q, const T* k, const T* v, const T* probs,
-                        const T* keep, const Layout& l, T scale, T* dq, T* dk, T* dv) {
+                        const T* keep, const Layout& l, T scale, T beta, T* dq, T* dk, T* dv) {
   const std::size_t tq = l.tq, tk = l.tk;
   for_each_head(l, any_shared(l), [&](std::size_t b, std::size_t h) {
     const std::size_t qo = b * tq * l.ldq + h * l.q_head;
@@ -162,7 +193,7 @@ void attention_backward(const T* dout, const T* q, const T* k, const T* v, const
       used = weights;
     }
     if (dv)  // dV += Pᵀ dO
-      gemm(true, false, tk, l.dv, tq, T(1), used, tk, gbh, l.ldo, T(1), dv + vo, l.ldv);
+      gemm(true, false, tk, l.dv, tq, T(1), used, tk, gbh, l.ldo, beta, dv + vo, l.ldv);
     if (!dq && !dk) return;
     T* ds = detail::thread_scratch<T>(0, tq * tk);  // dP then dS, (T, S)
     gemm(false, true, tq, tk, l.dv, T(1), gbh, l.ldo, v + vo, l.ldv, T(0), ds, tk);
@@ -176,33 +207,73 @@ void attention_backward(const T* dout, const T* q, const T* k, const T* v, const
       for (std::size_t j = 0; j < tk; ++j) dot += row[j] * prow[j];
       for (std::size_t j = 0; j < tk; ++j) row[j] = prow[j] * (row[j] - dot);
     }
-    if (dq) gemm(false, false, tq, l.dk, tk, scale, ds, tk, k + ko, l.ldk, T(1), dq + qo, l.ldq);
-    if (dk) gemm(true, false, tk, l.dk, tq, scale, ds, tk, q + qo, l.ldq, T(1), dk + ko, l.ldk);
+    if (dq) gemm(false, false, tq, l.dk, tk, scale, ds, tk, k + ko, l.ldk, beta, dq + qo, l.ldq);
+    if (dk) gemm(true, false, tk, l.dk, tq, scale, ds, tk, q + qo, l.ldq, beta, dk + ko, l.ldk);
   });
+}
+
+// The saved state of one attention call: the probabilities (B, H, T, S) and the dropout
+// scales (empty without dropout).
+template <class T> struct Saved {
+  Tensor probs;
+  std::vector<T> keep;
+};
+
+// The forward into a new (B, T, H·Dv) output; q, k, v point at head 0 of each operand.
+template <class T>
+Tensor forward_all(const T* q, const T* k, const T* v, DType dtype, const AttentionOptions& o,
+                   const Layout& l, Saved<T>& saved) {
+  Tensor out = Tensor::empty({l.batch, l.tq, l.ldo}, dtype);
+  saved.probs = Tensor::empty({l.batch, l.heads, l.tq, l.tk}, dtype);
+  if (o.training && o.dropout > 0.0) saved.keep = dropout_scales<T>(saved.probs.numel(), o.dropout, *o.rng);
+  attention_forward(q, k, v, l, static_cast<T>(o.scale), o.causal,
+                    o.key_padding ? o.key_padding->data() : nullptr,
+                    saved.keep.empty() ? nullptr : saved.keep.data(), out.data<T>(),
+                    saved.probs.template data<T>());
+  if (o.probabilities) *o.probabilities = saved.probs.detach();
+  return out;
 }
 
 template <class T>
 Tensor attention_impl(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o,
                       const Layout& l) {
-  Tensor out = Tensor::empty({l.batch, l.tq, l.ldo}, q.dtype());
-  Tensor probs = Tensor::empty({l.batch, l.heads, l.tq, l.tk}, q.dtype());
-  const bool drop = o.training && o.dropout > 0.0;
-  std::vector<T> keep = drop ? dropout_scales<T>(probs.numel(), o.dropout, *o.rng) : std::vector<T>();
+  Saved<T> saved;
+  Tensor out = forward_all(q.data<T>(), k.data<T>(), v.data<T>(), q.dtype(), o, l, saved);
   const T scale = static_cast<T>(o.scale);
-  attention_forward(q.data<T>(), k.data<T>(), v.data<T>(), l, scale, o.causal,
-                    o.key_padding ? o.key_padding->data() : nullptr,
-                    keep.empty() ? nullptr : keep.data(), out.data<T>(), probs.data<T>());
-  if (o.probabilities) *o.probabilities = probs.detach();
   record(out, "attention", {q, k, v},
-         [l, scale, probs, keep = std::move(keep)](const Tensor& g, const Inputs& in) {
+         [l, scale, saved = std::move(saved)](const Tensor& g, const Inputs& in) {
            const Tensor& q = in[0];
            const Tensor& k = in[1];
            const Tensor& v = in[2];
            T* gq = q.requires_grad() ? q.grad_buffer<T>() : nullptr;
            T* gk = k.requires_grad() ? k.grad_buffer<T>() : nullptr;
            T* gv = v.requires_grad() ? v.grad_buffer<T>() : nullptr;
-           attention_backward(g.data<T>(), q.data<T>(), k.data<T>(), v.data<T>(), probs.data<T>(),
-                              keep.empty() ? nullptr : keep.data(), l, scale, gq, gk, gv);
+           attention_backward(g.data<T>(), q.data<T>(), k.data<T>(), v.data<T>(),
+                              saved.probs.template data<T>(),
+                              saved.keep.empty() ? nullptr : saved.keep.data(), l, scale, T(1),
+                              gq, gk, gv);
+         });
+  return out;
+}
+
+template <class T>
+Tensor attention_packed_impl(const Tensor& qkv, const AttentionOptions& o, const Layout& l) {
+  const T* q = qkv.data<T>();  // k and v start l.dk·H and 2·l.dk·H columns later
+  const std::size_t width = l.heads * l.dk;
+  Saved<T> saved;
+  Tensor out = forward_all(q, q + width, q + 2 * width, qkv.dtype(), o, l, saved);
+  const T scale = static_cast<T>(o.scale);
+  record(out, "attention_packed", {qkv},
+         [l, scale, width, saved = std::move(saved)](const Tensor& g, const Inputs& in) {
+           const T* q = in[0].data<T>();
+           // Every element of the gradient belongs to one (batch, head) block of q, k or v,
+           // written once: a fresh buffer needs no zero fill (beta 0).
+           const GradTarget<T> gqkv = grad_for_write<T>(in[0]);
+           T* gq = gqkv.data;
+           attention_backward(g.data<T>(), q, q + width, q + 2 * width,
+                              saved.probs.template data<T>(),
+                              saved.keep.empty() ? nullptr : saved.keep.data(), l, scale,
+                              gqkv.fresh ? T(0) : T(1), gq, gq + width, gq + 2 * width);
          });
   return out;
 }
@@ -212,6 +283,13 @@ Tensor attention_impl(const Tensor& q, const Tensor& k, const Tensor& v, const A
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options) {
   const Layout l = check_layout(q, k, v, options);
   return dispatch(q.dtype(), [&](auto tag) { return attention_impl<decltype(tag)>(q, k, v, options, l); });
+}
+
+Tensor attention_packed(const Tensor& qkv, const AttentionOptions& options) {
+  const Layout l = packed_layout(qkv, options);
+  return dispatch(qkv.dtype(), [&](auto tag) {
+    return attention_packed_impl<decltype(tag)>(qkv, options, l);
+  });
 }
 
 }  // namespace qkv::core

@@ -1,11 +1,16 @@
 // Matrix products through core/blas: matmul (2-D and batched with broadcast batch axes,
-// optional transposes of either operand) and linear (x Wᵀ + b, the Linear layer's op).
+// optional transposes of either operand), linear (x Wᵀ + b, the Linear layer's op) and
+// linear_stacked (x [W_0; W_1; ...]ᵀ + [b_0, b_1, ...]: attention's fused Q, K, V product).
 // Transposes are BLAS flags, never copies; backward gemms accumulate into the inputs'
 // gradients with beta = 1, which also sums over broadcast batch axes for free.
 //
 // Gradients of C = op(A) op(B), with op(X) = X or Xᵀ:
 //   dA = dC op(B)ᵀ        (A not transposed)      dA = op(B) dCᵀ   (A transposed)
 //   dB = op(A)ᵀ dC        (B not transposed)      dB = dCᵀ op(A)   (B transposed)
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "core/blas.hpp"
 #include "core/kernel_util.hpp"
 #include "core/ops.hpp"
@@ -142,6 +147,145 @@ template <class T> Tensor linear_impl(const Tensor& x, const Tensor& w, const Te
   return out;
 }
 
+// ---- linear_stacked: the weights as one (Σ out, in) matrix ----
+
+// Whether the tensors' values (or the given pointers) lie one after another in memory, as
+// the parts of a flat buffer do (core/flat.hpp).
+template <class T> bool consecutive(const std::vector<const T*>& starts, const Inputs& parts) {
+  for (std::size_t i = 1; i < parts.size(); ++i)
+    if (starts[i] != starts[i - 1] + parts[i - 1].numel()) return false;
+  return true;
+}
+
+template <class T> std::vector<const T*> values_of(const Inputs& parts) {
+  std::vector<const T*> starts;
+  for (const Tensor& t : parts) starts.push_back(t.data<T>());
+  return starts;
+}
+
+// The stacked weights (total, in): their own values when they lie one after another,
+// else a copy packed into `packed` (pooled; made once, then reused by the backward).
+template <class T> const T* stacked(const Inputs& weights, std::size_t total, std::size_t in,
+                                    Tensor& packed) {
+  const std::vector<const T*> starts = values_of<T>(weights);
+  if (consecutive(starts, weights)) return starts[0];
+  if (!packed.defined()) {
+    packed = Tensor::empty({total, in}, weights[0].dtype());
+    T* to = packed.data<T>();
+    for (std::size_t i = 0; i < weights.size(); ++i)
+      to = std::copy(starts[i], starts[i] + weights[i].numel(), to);
+  }
+  return packed.data<T>();
+}
+
+// Column offsets of the blocks: block i is columns [offsets[i], offsets[i + 1]).
+std::vector<std::size_t> block_offsets(const Inputs& weights) {
+  std::vector<std::size_t> offsets{0};
+  for (const Tensor& w : weights) offsets.push_back(offsets.back() + w.shape()[0]);
+  return offsets;
+}
+
+// Every row of y (rows, total) set to the biases side by side (an undefined one: zeros).
+template <class T> void fill_with_biases(T* y, std::size_t rows, const Inputs& weights,
+                                         const Inputs& biases) {
+  if (rows == 0) return;
+  const std::vector<std::size_t> offsets = block_offsets(weights);
+  for (std::size_t i = 0; i < biases.size(); ++i) {
+    if (biases[i].defined()) std::copy(biases[i].data<T>(), biases[i].data<T>() + biases[i].numel(), y + offsets[i]);
+    else std::fill(y + offsets[i], y + offsets[i + 1], T(0));
+  }
+  const std::size_t total = offsets.back();
+  for (std::size_t r = 1; r < rows; ++r) std::copy(y, y + total, y + r * total);
+}
+
+// dW_i = g_iᵀ x for every weight that requires grad, g_i the block's columns of g (rows,
+// total): one gemm into the whole (total, in) gradient when every weight wants one and
+// their gradients lie one after another (a flat gradient buffer), one per block otherwise.
+template <class T> void stacked_weight_grads(const T* g, const T* x, std::size_t rows,
+                                             std::size_t in, const Inputs& weights) {
+  const std::vector<std::size_t> offsets = block_offsets(weights);
+  const std::size_t total = offsets.back();
+  std::vector<GradTarget<T>> targets;
+  std::vector<const T*> starts;
+  for (const Tensor& w : weights) {
+    if (!w.requires_grad()) continue;
+    targets.push_back(grad_for_write<T>(w));
+    starts.push_back(targets.back().data);
+  }
+  const bool all_fresh_alike = std::all_of(targets.begin(), targets.end(), [&](const GradTarget<T>& t) {
+    return t.fresh == targets[0].fresh;
+  });
+  if (targets.size() == weights.size() && all_fresh_alike && consecutive(starts, weights)) {
+    gemm(true, false, total, in, rows, T(1), g, total, x, in, targets[0].fresh ? T(0) : T(1),
+         targets[0].data, in);
+    return;
+  }
+  std::size_t t = 0;
+  for (std::size_t i = 0; i < weights.size(); ++i) {
+    if (!weights[i].requires_grad()) continue;
+    const std::size_t n = offsets[i + 1] - offsets[i];
+    gemm(true, false, n, in, rows, T(1), g + offsets[i], total, x, in,
+         targets[t].fresh ? T(0) : T(1), targets[t].data, in);
+    ++t;
+  }
+}
+
+// db_i = column sums of g_i for every bias that requires grad: one pass over g.
+template <class T> void stacked_bias_grads(const T* g, std::size_t rows, const Inputs& weights,
+                                           const Inputs& biases) {
+  const std::vector<std::size_t> offsets = block_offsets(weights);
+  const std::size_t total = offsets.back();
+  T* sums = detail::thread_scratch<T>(0, total);
+  std::fill(sums, sums + total, T(0));
+  for (std::size_t r = 0; r < rows; ++r) {
+    const T* row = g + r * total;
+#pragma omp simd
+    for (std::size_t j = 0; j < total; ++j) sums[j] += row[j];
+  }
+  for (std::size_t i = 0; i < biases.size(); ++i) {
+    if (!biases[i].defined() || !biases[i].requires_grad()) continue;
+    const GradTarget<T> gb = grad_for_write<T>(biases[i]);
+    const T* block = sums + offsets[i];
+    store_grad(gb.data, gb.fresh, biases[i].numel(), [block](std::size_t j) { return block[j]; });
+  }
+}
+
+template <class T> Tensor linear_stacked_impl(const Tensor& x, const Inputs& weights,
+                                              const Inputs& biases) {
+  const std::size_t in = x.shape().back(), count = weights.size();
+  const std::size_t total = block_offsets(weights).back();
+  const std::size_t rows = x.numel() / in;  // (..., in) as one (rows, in) matrix
+  Shape out_shape = x.shape();
+  out_shape.back() = total;
+  Tensor out = Tensor::empty(out_shape, x.dtype());
+  T* py = out.data<T>();
+  if (!biases.empty()) fill_with_biases(py, rows, weights, biases);
+  Tensor packed;
+  const T* pw = stacked<T>(weights, total, in, packed);
+  gemm(false, true, rows, total, in, T(1), x.data<T>(), in, pw, in, biases.empty() ? T(0) : T(1),
+       py, total);  // (rows, in) x (in, total)
+  Inputs inputs{x};
+  inputs.insert(inputs.end(), weights.begin(), weights.end());
+  inputs.insert(inputs.end(), biases.begin(), biases.end());
+  record(out, "linear_stacked", std::move(inputs),
+         [rows, in, total, count, packed](const Tensor& grad, const Inputs& in_all) {
+           const Tensor& x = in_all[0];
+           const Inputs weights(in_all.begin() + 1, in_all.begin() + 1 + count);
+           const Inputs biases(in_all.begin() + 1 + count, in_all.end());
+           const T* pg = grad.data<T>();  // (rows, total)
+           if (x.requires_grad()) {  // dx = g [W_0; W_1; ...]: one gemm over K = total
+             Tensor scratch = packed;
+             const T* pw = stacked<T>(weights, total, in, scratch);
+             const GradTarget<T> gx = grad_for_write<T>(x);
+             gemm(false, false, rows, in, total, T(1), pg, total, pw, in, gx.fresh ? T(0) : T(1),
+                  gx.data, in);
+           }
+           stacked_weight_grads(pg, x.data<T>(), rows, in, weights);
+           if (!biases.empty()) stacked_bias_grads(pg, rows, weights, biases);
+         });
+  return out;
+}
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
@@ -164,6 +308,37 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                           weight.shape());
   }
   return dispatch(x.dtype(), [&](auto tag) { return linear_impl<decltype(tag)>(x, weight, bias); });
+}
+
+}  // namespace qkv::core
+
+namespace qkv::core {
+
+Tensor linear_stacked(const Tensor& x, const std::vector<Tensor>& weights,
+                      const std::vector<Tensor>& biases) {
+  const char* op = "linear_stacked";
+  detail::check_defined(op, x, "input");
+  if (weights.empty()) detail::arg_error(op, "needs at least one weight, got none");
+  if (!biases.empty() && biases.size() != weights.size())
+    detail::arg_error(op, "needs no biases or one per weight: got " + std::to_string(biases.size()) +
+                              " biases for " + std::to_string(weights.size()) + " weights");
+  for (std::size_t i = 0; i < weights.size(); ++i) {
+    const std::string which = "weight " + std::to_string(i);
+    detail::check_defined(op, weights[i], which.c_str());
+    detail::check_same_dtype(op, x, weights[i]);
+    if (weights[i].dim() != 2 || x.dim() < 1 || x.shape().back() != weights[i].shape()[1])
+      detail::shape_error(op, "input (..., in) needs every weight (out, in)", x.shape(),
+                          weights[i].shape());
+    if (i >= biases.size() || !biases[i].defined()) continue;
+    detail::check_same_dtype(op, x, biases[i]);
+    if (biases[i].dim() != 1 || biases[i].shape()[0] != weights[i].shape()[0])
+      detail::shape_error(op, "bias " + std::to_string(i) + " must be (out) for weight " +
+                                  std::to_string(i) + " (out, in)",
+                          biases[i].shape(), weights[i].shape());
+  }
+  return dispatch(x.dtype(), [&](auto tag) {
+    return linear_stacked_impl<decltype(tag)>(x, weights, biases);
+  });
 }
 
 }  // namespace qkv::core

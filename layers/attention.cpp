@@ -2,6 +2,7 @@
 // fused core::attention op.
 #include "layers/attention.hpp"
 
+#include <array>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -176,32 +177,56 @@ std::pair<Tensor, Tensor> MultiHeadAttention::queries_and_keys(const Tensor& x) 
   return {q, wk_ ? wk_->forward(x) : x};
 }
 
+bool MultiHeadAttention::stacks_qkv() const {
+  return options_.qk == QkForm::separate && wq_ && wk_ && wv_;
+}
+
+std::array<Tensor, 3> MultiHeadAttention::projections(const Tensor& x) {
+  if (stacks_qkv()) {
+    // The hooks see q, k, v as tensors of their own: copies of the stacked product's
+    // blocks, so values and gradients are bit for bit those of the hookless forward.
+    const Tensor qkv = stacked_qkv(x);
+    const std::size_t C = options_.d_model;
+    return {core::slice(qkv, 2, 0, C), core::slice(qkv, 2, C, 2 * C),
+            core::slice(qkv, 2, 2 * C, 3 * C)};
+  }
+  auto [q, k] = queries_and_keys(x);      // (B, T, H·Dk) or (B, T, C)
+  Tensor v = wv_ ? wv_->forward(x) : x;  // (B, T, H·Dv) or (B, T, C)
+  return {q, k, v};
+}
+
+Tensor MultiHeadAttention::stacked_qkv(const Tensor& x) const {
+  // One (B·T)×C by C×3C product: (B, T, C) -> (B, T, 3C), q, k, v its column blocks.
+  return core::linear_stacked(x, {wq_->weight(), wk_->weight(), wv_->weight()},
+                              {wq_->bias(), wk_->bias(), wv_->bias()});
+}
+
+Tensor MultiHeadAttention::heads_of(const Tensor& x, core::AttentionOptions& attention) {
+  const bool hooked = hook_q_.active() || hook_k_.active() || hook_v_.active();
+  if (stacks_qkv() && !hooked) return core::attention_packed(stacked_qkv(x), attention);
+  // Identity sides are x itself, (B, T, C), which core::attention shares across heads.
+  auto [q, k, v] = projections(x);
+  const std::size_t H = options_.heads;
+  attention.q_shared = q.same(x);
+  attention.k_shared = k.same(x);
+  attention.v_shared = !wv_;
+  if (hook_q_.active()) q = through_heads(hook_q_, q, attention.q_shared ? 1 : H);
+  if (hook_k_.active()) k = through_heads(hook_k_, k, attention.k_shared ? 1 : H);
+  if (hook_v_.active()) v = through_heads(hook_v_, v, wv_ ? H : 1);
+  return core::attention(q, k, v, attention);  // (B, T, H·Dv)
+}
+
 Tensor MultiHeadAttention::forward(const Tensor& x, const KeyPadding* key_padding) {
   if (x.dim() != 3 || x.size(2) != options_.d_model) {
     throw std::invalid_argument("MultiHeadAttention: expected input (B, T, " +
                                 std::to_string(options_.d_model) + "), got " +
                                 core::shape_str(x.shape()));
   }
-  // Identity sides are x itself, (B, T, C), which core::attention shares across heads.
-  // Three Linears, not one concatenated (B·T)×C by C×3C product: measured at C = 32..128,
-  // B·T = 512, forward + backward, the concat of the weights and the three slices of the
-  // result cost more than the larger gemm saves (three: 100/345/1090 µs, fused:
-  // 255/630/1680 µs).
-  auto [q, k] = queries_and_keys(x);      // (B, T, H·Dk) or (B, T, C)
-  Tensor v = wv_ ? wv_->forward(x) : x;  // (B, T, H·Dv) or (B, T, C)
   const std::size_t H = options_.heads;
-  const bool q_shared = q.same(x), k_shared = k.same(x);
-  if (hook_q_.active()) q = through_heads(hook_q_, q, q_shared ? 1 : H);
-  if (hook_k_.active()) k = through_heads(hook_k_, k, k_shared ? 1 : H);
-  if (hook_v_.active()) v = through_heads(hook_v_, v, wv_ ? H : 1);
-
   core::AttentionOptions attention;
-  attention.heads = shape_.one_head_for_all ? 1 : options_.heads;
+  attention.heads = shape_.one_head_for_all ? 1 : H;
   attention.scale = shape_.scale;
   attention.causal = options_.causal;
-  attention.q_shared = q_shared;
-  attention.k_shared = k_shared;
-  attention.v_shared = !wv_;
   attention.dropout = options_.dropout;
   attention.training = is_training();
   attention.rng = dropout_rng_;
@@ -209,7 +234,7 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const KeyPadding* key_paddin
   Tensor probabilities;
   if (capturing() || hook_pattern_.active()) attention.probabilities = &probabilities;
 
-  Tensor heads = core::attention(q, k, v, attention);  // (B, T, H·Dv)
+  Tensor heads = heads_of(x, attention);  // (B, T, H·Dv)
 
   if (attention.probabilities) {
     if (shape_.one_head_for_all && H > 1) {

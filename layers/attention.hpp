@@ -40,9 +40,13 @@
 // message naming the options.
 //
 // The scores, masked softmax and weighted sum are the fused core::attention op (one BLAS
-// call per batch and head, no head copies); identity sides pass x itself, uncopied. Each
-// learned projection is one gemm over all B·T positions (a single concatenated QKV gemm
-// was measured slower here, see forward()).
+// call per batch and head, no head copies); identity sides pass x itself, uncopied. When
+// qk is separate and wq, wk and wv are all learned or frozen, q, k and v come from one
+// (B·T)×C by C×3C gemm (core::linear_stacked over the three Linears' own parameters, read
+// in place when they lie side by side in the optimizer's flat buffer) whose column blocks
+// core::attention_packed reads in place (a hook on q, k or v gets copies of the blocks,
+// so hooks that only read change no bit). Every other variant keeps one gemm per
+// projection.
 //
 // It is an AttentionLayer (layer.hpp), registered as the built-in layer type
 // `multi_head_attention` (builtin_layers.hpp). Inspection does not touch the training path:
@@ -74,6 +78,7 @@
 //   o.wq = Projection::learned; o.qk = QkForm::merged;   // parameter wqk [4, 64, 64]
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -85,6 +90,10 @@
 #include "layers/hooks.hpp"
 #include "layers/layer.hpp"
 #include "layers/linear.hpp"
+
+namespace qkv::core {
+struct AttentionOptions;  // core/ops.hpp
+}
 
 namespace qkv::layers {
 
@@ -165,6 +174,16 @@ class MultiHeadAttention : public AttentionLayer {
   Tensor merged_init(core::Rng& rng) const;
   // The queries and keys (B, T, ·), before their hooks.
   std::pair<Tensor, Tensor> queries_and_keys(const Tensor& x);
+  // Whether q, k and v are the blocks of one stacked product: qk separate, wq, wk and wv
+  // each learned or frozen.
+  bool stacks_qkv() const;
+  // That product, (B, T, C) -> (B, T, 3C).
+  Tensor stacked_qkv(const Tensor& x) const;
+  // q, k and v (B, T, ·) as tensors of their own, before their hooks.
+  std::array<Tensor, 3> projections(const Tensor& x);
+  // The heads side by side (B, T, H·Dv) of x: the projections, their hooks and the fused
+  // op; sets attention's *_shared options.
+  Tensor heads_of(const Tensor& x, core::AttentionOptions& attention);
 
   MultiHeadAttentionOptions options_;
   AttentionShape shape_;
