@@ -51,8 +51,10 @@ tasks::Batch take_rows(const tasks::Batch& batch, RowRange rows) {
   return part;
 }
 
-DataParallel::DataParallel(Communicator& communicator, std::vector<core::NamedParameter> params)
-    : communicator_(communicator), params_(std::move(params)) {
+DataParallel::DataParallel(Communicator& communicator, std::vector<core::NamedParameter> params,
+                           core::Tensor flat_gradients)
+    : communicator_(communicator), params_(std::move(params)),
+      flat_gradients_(std::move(flat_gradients)) {
   std::size_t total = 0;
   for (const core::NamedParameter& param : params_) {
     if (param.tensor.dtype() != params_.front().tensor.dtype())
@@ -60,10 +62,11 @@ DataParallel::DataParallel(Communicator& communicator, std::vector<core::NamedPa
                                   param.name + "' differs from '" + params_.front().name + "'");
     total += param.tensor.numel();
   }
-  if (!params_.empty() && params_.front().tensor.dtype() == core::DType::f64)
-    f64_.resize(total);
-  else
-    f32_.resize(total);
+  if (!flat_gradients_.defined() || flat_gradients_.numel() != total)
+    throw std::invalid_argument(
+        "data-parallel training sums the optimizer's flat gradient buffer, which must hold the " +
+        std::to_string(total) + " gradient values of the parameters; it holds " +
+        std::to_string(flat_gradients_.defined() ? flat_gradients_.numel() : 0));
 }
 
 tasks::Batch DataParallel::shard(const tasks::Batch& batch) {
@@ -75,11 +78,12 @@ tasks::Batch DataParallel::shard(const tasks::Batch& batch) {
   return take_rows(batch, rows);
 }
 
-// Packs every gradient, scaled by this rank's share, into the buffer; sums the buffers of
-// all ranks; unpacks the sum into the gradients.
-template <class T> void DataParallel::sum_gradients(std::vector<T>& buffer, double share) {
-  const T scale = static_cast<T>(share);
-  std::size_t offset = 0;
+// Scales this rank's gradients by its share and sums them over all ranks, in place. Every
+// parameter's gradient, reached by this step's backward, must be its part of the flat
+// buffer: then the buffer covers each of them exactly once.
+template <class T> void DataParallel::sum_gradients(double share) {
+  T* flat = flat_gradients_.data<T>();
+  const std::size_t n = flat_gradients_.numel();
   for (const core::NamedParameter& param : params_) {
     const core::Tensor grad = param.tensor.grad();
     if (!grad.defined())
@@ -87,25 +91,22 @@ template <class T> void DataParallel::sum_gradients(std::vector<T>& buffer, doub
           "data-parallel training needs a gradient for every parameter at every step, and "
           "backward did not reach '" + param.name + "' (a layer that does not use it)");
     const T* g = grad.data<T>();
-    for (std::size_t i = 0, n = grad.numel(); i < n; ++i) buffer[offset + i] = g[i] * scale;
-    offset += grad.numel();
+    if (g < flat || g >= flat + n)
+      throw std::logic_error("data-parallel training: the gradient of '" + param.name +
+                             "' is not in the optimizer's flat gradient buffer");
   }
-  communicator_.allreduce_sum(buffer.data(), buffer.size());
-  offset = 0;
-  for (const core::NamedParameter& param : params_) {
-    core::Tensor grad = param.tensor.grad();
-    std::copy_n(buffer.data() + offset, grad.numel(), grad.data<T>());
-    offset += grad.numel();
-  }
+  const T scale = static_cast<T>(share);
+  for (std::size_t i = 0; i < n; ++i) flat[i] *= scale;
+  communicator_.allreduce_sum(flat, n);
 }
 
 double DataParallel::reduce(double loss) {
   const double share =
       static_cast<double>(shard_tokens_) / static_cast<double>(std::max<std::size_t>(1, batch_tokens_));
-  if (!f64_.empty())
-    sum_gradients(f64_, share);
+  if (flat_gradients_.dtype() == core::DType::f64)
+    sum_gradients<double>(share);
   else
-    sum_gradients(f32_, share);
+    sum_gradients<float>(share);
   double loss_sum = loss * static_cast<double>(shard_tokens_);
   communicator_.allreduce_sum(&loss_sum, 1);
   return loss_sum / static_cast<double>(std::max<std::size_t>(1, batch_tokens_));

@@ -134,7 +134,7 @@ void Trainer::build(const std::string& checkpoint_bytes) {
   eval_batches_ = make_eval_batches(*task_, rank_share(examples, *comm_));
   if (comm_->size() > 1) {
     eval_labels_ = eval_labels(examples);
-    parallel_ = std::make_unique<DataParallel>(*comm_, params_);
+    parallel_ = std::make_unique<DataParallel>(*comm_, params_, optimizer_->flat_gradients());
   }
   if (checkpoint) restore(*checkpoint, last);
   if (task_change_) best_seq_acc_.reset();
