@@ -1,7 +1,6 @@
 // Elementwise ops: binary ops with numpy broadcasting, ops with a scalar, and unary math.
 // A binary op's backward accumulates straight into the inputs' gradients through the same
 // broadcast strides, so summing over broadcast axes needs no separate reduction pass.
-#include <algorithm>
 #include <cmath>
 
 #include "core/kernel_util.hpp"
@@ -187,40 +186,19 @@ Tensor relu(const Tensor& a) {
 Tensor gelu(const Tensor& a) {
   return unary_op("gelu", a, [&](auto tag) {
     using T = decltype(tag);
-    // gelu(x) = x Φ(x) with Φ(x) = ½ (1 + erf(x/√2)); gelu'(x) = Φ(x) + x φ(x) with
-    // φ(x) = exp(−x²/2) / √(2π). The derivative is formed here, with the vectorized erf and
-    // exp, and kept for backward: backward is then one multiply per element.
-    const T inv_sqrt2 = static_cast<T>(0.70710678118654752440);
-    const T inv_sqrt_2pi = static_cast<T>(0.39894228040143267794);
+    // The derivative is formed with the value and kept for backward, which is then one
+    // multiply per element. slope is a Tensor for its uninitialized storage.
     const std::size_t n = a.numel();
     const T* x = a.data<T>();
     const bool grad = needs_grad({&a});
     Tensor out = Tensor::empty(a.shape(), a.dtype());
-    T* y = out.data<T>();  // erf(x/√2) first, then gelu(x)
-    // gelu'(x), kept for backward: −x²/2 first, then φ(x), then the derivative. A Tensor
-    // for its uninitialized storage (nothing reads it before it is written).
+    T* y = out.data<T>();
     Tensor slope = grad ? Tensor::empty(a.shape(), a.dtype()) : Tensor();
     T* s = grad ? slope.data<T>() : nullptr;
     // Blocks of whole SIMD widths over the threads: each element is computed as on one
-    // thread, so the result does not depend on the thread count. Each thread's range is
-    // done in pieces of `piece` elements, every pass over one piece before the next, so
-    // that the passes read and write L1 rather than streaming whole arrays several times.
-    constexpr std::size_t piece = 512;  // a multiple of 64: the vector tails stay where they were
+    // thread, so the result does not depend on the thread count.
     detail::parallel_blocks(n, [=](std::size_t begin, std::size_t end) {
-      for (std::size_t at = begin; at < end; at += piece) {
-        const std::size_t m = std::min(piece, end - at);
-        T* yb = y + at;
-        const T* xb = x + at;
-        for (std::size_t i = 0; i < m; ++i) yb[i] = xb[i] * inv_sqrt2;
-        detail::erf_array(yb, yb, m);
-        if (s) {
-          T* sb = s + at;
-          for (std::size_t i = 0; i < m; ++i) sb[i] = T(-0.5) * xb[i] * xb[i];
-          detail::exp_array(sb, sb, m);
-          for (std::size_t i = 0; i < m; ++i) sb[i] = T(0.5) * (T(1) + yb[i]) + xb[i] * inv_sqrt_2pi * sb[i];
-        }
-        for (std::size_t i = 0; i < m; ++i) yb[i] = xb[i] * T(0.5) * (T(1) + yb[i]);
-      }
+      detail::gelu_array(x + begin, y + begin, s ? s + begin : nullptr, end - begin);
     });
     if (!grad) return out;
     record(out, "gelu", {a}, [slope](const Tensor& g, const Inputs& in) {

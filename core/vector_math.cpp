@@ -56,6 +56,49 @@ void erf_impl(const double* x, double* y, std::size_t n) {
   apply(x, y, n, [](const auto& b) { return xsimd::erf(b); }, [](double v) { return std::erf(v); });
 }
 
+float erf_of(float v) { return erf_rational(v); }
+double erf_of(double v) { return std::erf(v); }
+xsimd::batch<float> erf_of(const xsimd::batch<float>& b) { return erf_rational(b); }
+xsimd::batch<double> erf_of(const xsimd::batch<double>& b) { return xsimd::erf(b); }
+
+// v, through an empty asm that GCC must assume changes it, so that a product in v is
+// rounded before it is used: GCC contracts a product into a later add (an fma) even across
+// xsimd's intrinsics, which changed GELU's slope in its last bit against the separate
+// passes this replaced (−x²/2 into exp's range reduction, x φ(x) into the final sum).
+template <class T> T rounded(T v) { return v; }  // a scalar reaches std::exp, opaque anyway
+template <class T> xsimd::batch<T> rounded(xsimd::batch<T> v) {
+  typename xsimd::batch<T>::register_type r = v;
+  __asm__("" : "+v"(r));
+  return xsimd::batch<T>(r);
+}
+
+// GELU of one value or batch, V = T or xsimd::batch<T>; exp_fn is exp of a V. The slope is
+// ½ (1 + erf) + (x / √(2π)) e^(−x²/2): ½ (1 + erf) is exact, so the explicit fma gives the
+// same bits as the separate passes this replaced, whose loops GCC compiled to that fma.
+template <class T, class V, class Exp>
+void gelu_value(const V& x, V& y, V* slope, Exp exp_fn) {
+  const V one_plus_erf = V(T(1)) + erf_of(x * V(T(0.70710678118654752440)));
+  if (slope) {
+    const V density = exp_fn(rounded<T>(V(T(-0.5)) * x * x));
+    *slope = xsimd::fma(one_plus_erf, V(T(0.5)), rounded<T>(x * V(T(0.39894228040143267794)) * density));
+  }
+  y = x * V(T(0.5)) * one_plus_erf;
+}
+
+template <class T> void gelu_impl(const T* x, T* y, T* slope, std::size_t n) {
+  using batch = xsimd::batch<T>;
+  constexpr std::size_t width = batch::size;
+  const auto exp_batch = [](const batch& b) { return xsimd::exp(b); };
+  std::size_t i = 0;
+  for (; i + width <= n; i += width) {
+    batch out, d;
+    gelu_value<T>(batch::load_unaligned(x + i), out, slope ? &d : nullptr, exp_batch);
+    out.store_unaligned(y + i);
+    if (slope) d.store_unaligned(slope + i);
+  }
+  for (; i < n; ++i) gelu_value<T>(x[i], y[i], slope ? slope + i : nullptr, [](T v) { return std::exp(v); });
+}
+
 // exp(x[i] - shift) into y: the shift and exp in one pass, with apply's batches and tail.
 template <class T> void exp_shifted(const T* x, T shift, T* y, std::size_t n) {
   using batch = xsimd::batch<T>;
@@ -114,5 +157,7 @@ void exp_array(const float* x, float* y, std::size_t n) { exp_impl(x, y, n); }
 void exp_array(const double* x, double* y, std::size_t n) { exp_impl(x, y, n); }
 void erf_array(const float* x, float* y, std::size_t n) { erf_impl(x, y, n); }
 void erf_array(const double* x, double* y, std::size_t n) { erf_impl(x, y, n); }
+void gelu_array(const float* x, float* y, float* slope, std::size_t n) { gelu_impl(x, y, slope, n); }
+void gelu_array(const double* x, double* y, double* slope, std::size_t n) { gelu_impl(x, y, slope, n); }
 
 }  // namespace qkv::core::detail

@@ -1,9 +1,9 @@
-// Vectorized exp and erf over arrays, for the fused kernels' hot loops (softmax rows,
-// GELU). Internal to core/. They run on xsimd, the SIMD library xtensor is built on: exp
-// (float and double) and erf (double) are xsimd's, accurate to a few ulp; erf in float is
-// a rational approximation within 4.2e-7 (tests/core/test_vector_math checks all against
-// <cmath>). libm's scalar erff was half of a training step's time.
-// exp(-inf) is exactly 0, so masked softmax entries stay exact zeros.
+// Vectorized exp, erf and GELU (with its derivative, in one pass) over arrays, for the
+// fused kernels' hot loops (softmax rows, GELU). Internal to core/. They run on xsimd, the
+// SIMD library xtensor is built on: exp (float and double) and erf (double) are xsimd's,
+// accurate to a few ulp; erf in float is a rational approximation within 4.2e-7
+// (tests/core/test_vector_math checks all against <cmath>). libm's scalar erff was half of
+// a training step's time. exp(-inf) is exactly 0, so masked softmax entries stay exact zeros.
 #pragma once
 
 #include <cstddef>
@@ -17,6 +17,11 @@ void exp_array(const double* x, double* y, std::size_t n);
 // y[i] = erf(x[i]); x and y may be the same array.
 void erf_array(const float* x, float* y, std::size_t n);
 void erf_array(const double* x, double* y, std::size_t n);
+
+// GELU, y[i] = x Φ(x) with Φ(x) = ½ (1 + erf(x/√2)), and, unless slope is null, its
+// derivative slope[i] = Φ(x) + x φ(x) with φ(x) = exp(−x²/2) / √(2π), in one pass.
+void gelu_array(const float* x, float* y, float* slope, std::size_t n);
+void gelu_array(const double* x, double* y, double* slope, std::size_t n);
 
 // Stable softmax of one row: y = exp(x - max) / Σ. A row that is all -inf (every entry
 // masked) gives zeros. x and y may be the same array.

@@ -83,3 +83,30 @@ TEST_CASE("vector math: float erf stays within 5e-7 of erf on a fine grid, and i
   CHECK(worst < 5e-7);
   CHECK(odd);
 }
+
+TEST_CASE("vector math: gelu_array gives x Φ(x) and its derivative, with or without the slope") {
+  for (std::size_t n : {1u, 15u, 16u, 37u, 1000u}) {  // the SIMD body and the scalar tail
+    CAPTURE(n);
+    std::vector<float> x(n), y(n), slope(n), y_alone(n);
+    std::vector<double> xd(n), yd(n), sd(n);
+    for (std::size_t i = 0; i < n; ++i) {  // [-6, 6): both tails of Φ and the middle
+      xd[i] = -6.0 + 12.0 * static_cast<double>(i) / static_cast<double>(n);
+      x[i] = static_cast<float>(xd[i]);
+    }
+    gelu_array(x.data(), y.data(), slope.data(), n);
+    gelu_array(x.data(), y_alone.data(), nullptr, n);
+    gelu_array(xd.data(), yd.data(), sd.data(), n);
+    CHECK(y_alone == y);
+    for (std::size_t i = 0; i < n; ++i) {
+      const double v = x[i], phi = 0.5 * (1.0 + std::erf(v / std::sqrt(2.0)));
+      const double density = std::exp(-0.5 * v * v) / std::sqrt(2.0 * M_PI);
+      CHECK(std::abs(y[i] - v * phi) < 2e-6);
+      CHECK(std::abs(slope[i] - (phi + v * density)) < 1e-6);
+      const double w = xd[i], phi_d = 0.5 * (1.0 + std::erf(w / std::sqrt(2.0)));
+      // Absolute (1 + erf cancels for negative x, in the reference as in the kernel), and
+      // scaled by |x| <= 6 for y.
+      CHECK(std::abs(yd[i] - w * phi_d) < 6e-14);
+      CHECK(std::abs(sd[i] - (phi_d + w * std::exp(-0.5 * w * w) / std::sqrt(2.0 * M_PI))) < 1e-14);
+    }
+  }
+}
