@@ -2,9 +2,11 @@
 // limit), then each node's backward in reverse order. A node's history (inputs and
 // backward function) is dropped as soon as it has run, so memory is released during the
 // walk, and a second backward through the same graph is detected and refused.
+#include <atomic>
+#include <cstdint>
 #include <stdexcept>
-#include <unordered_set>
 #include <utility>
+#include <vector>
 
 #include "core/node.hpp"
 #include "core/op.hpp"
@@ -21,29 +23,47 @@ namespace {
                          "pass again before calling backward a second time");
 }
 
-// Nodes reachable from root that take part in the gradient, inputs before consumers. The
-// order owns its nodes, so that clearing a consumer's inputs cannot free a node still to
-// be visited.
-std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>& root) {
+// The walk's lists, kept by each thread between passes so that a pass allocates nothing
+// once its graphs stop growing. A backward run from inside a backward finds them taken
+// (moved out) and makes its own.
+struct WalkLists {
   std::vector<std::shared_ptr<Node>> order;
-  std::unordered_set<Node*> seen{root.get()};
-  std::vector<std::pair<std::shared_ptr<Node>, std::size_t>> stack{{root, 0}};
-  while (!stack.empty()) {
-    const std::shared_ptr<Node> node = stack.back().first;
-    const std::size_t next = stack.back().second;
+  // Nodes being visited and their next input; each points into a consumer's inputs (or is
+  // the root's handle), which stay put while the sort runs.
+  std::vector<std::pair<const std::shared_ptr<Node>*, std::size_t>> stack;
+};
+thread_local WalkLists kept_lists;
+
+// A number no earlier pass used, marking the nodes a pass has seen (Node::walk).
+std::uint64_t new_walk() {
+  static std::atomic<std::uint64_t> walks{0};
+  return ++walks;
+}
+
+// Fills lists.order with the nodes reachable from root that take part in the gradient,
+// inputs before consumers. The order owns its nodes, so that clearing a consumer's inputs
+// cannot free a node still to be visited.
+void topological_order(const std::shared_ptr<Node>& root, WalkLists& lists) {
+  const std::uint64_t walk = new_walk();
+  lists.order.clear();
+  lists.stack.clear();
+  root->walk = walk;
+  lists.stack.emplace_back(&root, 0);
+  while (!lists.stack.empty()) {
+    const std::shared_ptr<Node>& node = *lists.stack.back().first;
+    const std::size_t next = lists.stack.back().second;
     if (next < node->inputs.size()) {
-      ++stack.back().second;
+      ++lists.stack.back().second;
       const std::shared_ptr<Node>& input = detail::NodeAccess::node(node->inputs[next]);
-      if (!input || !input->requires_grad || seen.count(input.get())) continue;
+      if (!input || !input->requires_grad || input->walk == walk) continue;
       if (input->history_freed) freed_error(*input);
-      seen.insert(input.get());
-      stack.emplace_back(input, 0);
+      input->walk = walk;
+      lists.stack.emplace_back(&input, 0);
     } else {
-      order.push_back(node);
-      stack.pop_back();
+      lists.order.push_back(node);
+      lists.stack.pop_back();
     }
   }
-  return order;
 }
 
 template <class T> void accumulate(const Tensor& into, const Tensor& grad) {
@@ -75,11 +95,12 @@ void Tensor::backward(const Tensor& grad) const {
                                 dtype_name(grad.dtype()) + ") for a tensor of shape " +
                                 shape_str(shape()) + " (" + dtype_name(dtype()) + ")");
 
-  std::vector<std::shared_ptr<Node>> order = topological_order(node_);
+  WalkLists lists = std::move(kept_lists);
+  topological_order(node_, lists);
   if (dtype() == DType::f32) accumulate<float>(*this, grad);
   else accumulate<double>(*this, grad);
 
-  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+  for (auto it = lists.order.rbegin(); it != lists.order.rend(); ++it) {
     Node& node = **it;
     if (!node.backward) continue;  // a leaf: its grad stays
     // A node no path of the output reaches with a gradient (all zero contributions are
@@ -92,6 +113,8 @@ void Tensor::backward(const Tensor& grad) const {
     node.history_freed = true;
     it->reset();  // lets the node go as soon as nothing else holds it
   }
+  lists.order.clear();
+  kept_lists = std::move(lists);
 }
 
 }  // namespace qkv::core

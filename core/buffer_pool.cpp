@@ -1,7 +1,6 @@
-// The per-thread pool of tensor buffers (see buffer_pool.hpp): free buffers by size class.
+// The per-thread pools of tensor buffers and graph blocks (see buffer_pool.hpp).
 #include "core/buffer_pool.hpp"
 
-#include <new>
 #include <unordered_map>
 #include <vector>
 
@@ -12,22 +11,44 @@ namespace {
 constexpr std::size_t kAlign = 64;
 constexpr std::size_t kMaxCachedBytes = std::size_t{1} << 30;
 
+constexpr std::size_t kSmallStep = 16;  // a multiple of alignof(std::max_align_t)
+constexpr std::size_t kSmallMax = 1024;
+constexpr std::size_t kSmallClasses = kSmallMax / kSmallStep;
+constexpr std::size_t kMaxCachedSmallBytes = std::size_t{64} << 20;
+
 // Sizes round up to whole cache lines, so that near sizes share a class.
 std::size_t size_class(std::size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
 
 void free_buffer(void* buffer) { ::operator delete(buffer, std::align_val_t(kAlign)); }
 
-thread_local bool pool_gone = false;  // the thread is ending and its pool was destroyed
+// Index of the 16-byte class of a small block of up to kSmallMax bytes (0 counts as 1),
+// and that class's size.
+std::size_t small_index(std::size_t bytes) { return bytes ? (bytes - 1) / kSmallStep : 0; }
+std::size_t small_size(std::size_t index) { return (index + 1) * kSmallStep; }
+
+// A free small block holds the link to the next one of its class, so the lists need no
+// memory of their own.
+struct FreeBlock {
+  FreeBlock* next;
+};
+
+thread_local bool pool_gone = false;  // the thread is ending and its pools were destroyed
 
 struct Pool {
   // Free buffers of each size class. In the steady state the lists keep their capacity,
   // so taking and giving back allocates nothing.
   std::unordered_map<std::size_t, std::vector<void*>> free;
+  FreeBlock* small[kSmallClasses] = {};
   BufferPoolStats stats;
 
   ~Pool() {
     for (auto& entry : free)
       for (void* buffer : entry.second) free_buffer(buffer);
+    for (std::size_t i = 0; i < kSmallClasses; ++i)
+      while (FreeBlock* block = small[i]) {
+        small[i] = block->next;
+        ::operator delete(block, small_size(i));
+      }
     pool_gone = true;
   }
 };
@@ -69,6 +90,33 @@ void pool_release(void* buffer, std::size_t bytes) noexcept {
     return free_buffer(buffer);
   }
   pool.stats.cached_bytes += size;
+}
+
+void* small_allocate(std::size_t bytes) {
+  if (bytes > kSmallMax) return ::operator new(bytes);
+  const std::size_t index = small_index(bytes);
+  if (!pool_gone) {
+    Pool& pool = this_thread_pool();
+    if (FreeBlock* block = pool.small[index]) {
+      pool.small[index] = block->next;
+      pool.stats.small_cached_bytes -= small_size(index);
+      return block;
+    }
+    ++pool.stats.small_fresh;
+  }
+  return ::operator new(small_size(index));
+}
+
+void small_release(void* block, std::size_t bytes) noexcept {
+  if (bytes > kSmallMax) return ::operator delete(block, bytes);
+  const std::size_t index = small_index(bytes);
+  const std::size_t size = small_size(index);
+  if (pool_gone) return ::operator delete(block, size);
+  Pool& pool = this_thread_pool();
+  if (pool.stats.small_cached_bytes + size > kMaxCachedSmallBytes)
+    return ::operator delete(block, size);
+  pool.small[index] = new (block) FreeBlock{pool.small[index]};
+  pool.stats.small_cached_bytes += size;
 }
 
 BufferPoolStats buffer_pool_stats() { return pool_gone ? BufferPoolStats{} : this_thread_pool().stats; }

@@ -33,7 +33,7 @@ std::pair<DType, std::size_t> layout(const char* who, const std::vector<Tensor>&
 // A leaf node of `shape` seeing storage from `offset`.
 Tensor view(const std::shared_ptr<Storage>& storage, DType dtype, std::size_t offset,
             const Shape& shape) {
-  auto node = std::make_shared<Node>();
+  auto node = make_node();
   node->dtype = dtype;
   node->shape = shape;
   node->numel = shape_numel(shape);

@@ -23,7 +23,7 @@ double weighted_sum(const Tensor& y, const std::vector<double>& r) {
 }
 
 std::string index_str(const Shape& shape, std::size_t flat) {
-  std::vector<std::size_t> index(shape.size());
+  Shape index(shape.size());
   for (std::size_t d = shape.size(); d-- > 0;) {
     index[d] = flat % shape[d];
     flat /= shape[d];

@@ -5,10 +5,12 @@
 // Values live in a Storage shared between nodes that alias the same numbers (reshape,
 // detach, the parts of a flat parameter buffer), so those cost no copy; a node sees its
 // values from `offset` on. A Storage's buffer comes from this thread's buffer pool
-// (core/buffer_pool.hpp) and goes back to it, so a training step reuses the buffers of
-// the step before instead of allocating.
+// (core/buffer_pool.hpp) and goes back to it, and the node, its storage's count, shape,
+// inputs and backward are small blocks of that pool, so a training step reuses the memory
+// of the step before instead of allocating.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "core/op.hpp"
@@ -45,8 +47,12 @@ struct Node {
   Inputs inputs;
   BackwardFn backward;
   bool history_freed = false;  // had history that a backward pass already consumed
+  std::uint64_t walk = 0;      // the last backward pass whose sort reached it (autograd.cpp)
 };
 
+// A node without values or history, and a fresh storage: both in one block of this
+// thread's pool with their shared_ptr's count.
+std::shared_ptr<Node> make_node();
 std::shared_ptr<Storage> make_storage(DType dtype, std::size_t numel);
 
 namespace detail {

@@ -39,20 +39,87 @@
 #pragma once
 
 #include <cstddef>
-#include <functional>
 #include <initializer_list>
+#include <new>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "core/buffer_pool.hpp"
 #include "core/tensor.hpp"
 
 namespace qkv::core {
 
-// The tensors an op listed in record(), in the same order.
-using Inputs = std::vector<Tensor>;
+// The tensors an op listed in record(), in the same order: a vector whose memory comes
+// from this thread's pool (core/buffer_pool.hpp), so that recording allocates nothing in
+// the steady state. It converts from and to a std::vector<Tensor> (a copy).
+struct Inputs : std::vector<Tensor, PoolAllocator<Tensor>> {
+  using Base = std::vector<Tensor, PoolAllocator<Tensor>>;
+  using Base::Base;
+  Inputs() = default;
+  Inputs(const std::vector<Tensor>& tensors) : Base(tensors.begin(), tensors.end()) {}
+  operator std::vector<Tensor>() const { return {begin(), end()}; }
+};
 
 // The gradient function of an op: it receives the gradient of the op's output and the
-// op's inputs, and adds into the inputs' gradients.
-using BackwardFn = std::function<void(const Tensor& grad_output, const Inputs& inputs)>;
+// op's inputs, and adds into the inputs' gradients. Made from any callable (a lambda)
+// like a std::function, but the callable lives in a block of this thread's pool instead
+// of the heap, and it is move-only (a node owns its backward).
+class BackwardFn {
+ public:
+  BackwardFn() noexcept = default;
+  BackwardFn(std::nullptr_t) noexcept {}
+  template <class F, class C = std::decay_t<F>,
+            class = std::enable_if_t<!std::is_same_v<C, BackwardFn> &&
+                                     std::is_invocable_v<C&, const Tensor&, const Inputs&>>>
+  BackwardFn(F&& f) {
+    void* block = small_allocate(sizeof(C));
+    try {
+      callable_ = new (block) C(std::forward<F>(f));
+    } catch (...) {
+      small_release(block, sizeof(C));
+      throw;
+    }
+    kind_ = &kind_of<C>;
+  }
+  BackwardFn(BackwardFn&& other) noexcept
+      : callable_(std::exchange(other.callable_, nullptr)), kind_(other.kind_) {}
+  BackwardFn& operator=(BackwardFn&& other) noexcept {
+    if (this != &other) {
+      reset();
+      callable_ = std::exchange(other.callable_, nullptr);
+      kind_ = other.kind_;
+    }
+    return *this;
+  }
+  ~BackwardFn() { reset(); }
+
+  void operator()(const Tensor& grad_output, const Inputs& inputs) const {
+    kind_->call(callable_, grad_output, inputs);
+  }
+  explicit operator bool() const noexcept { return callable_ != nullptr; }
+
+ private:
+  // What the stored callable's type knows: how to call and destroy it, and its size.
+  struct Kind {
+    void (*call)(void*, const Tensor&, const Inputs&);
+    void (*destroy)(void*) noexcept;
+    std::size_t size;
+  };
+  template <class C> static constexpr Kind kind_of = {
+      [](void* c, const Tensor& g, const Inputs& in) { (*static_cast<C*>(c))(g, in); },
+      [](void* c) noexcept { static_cast<C*>(c)->~C(); }, sizeof(C)};
+
+  void reset() noexcept {
+    if (!callable_) return;
+    kind_->destroy(callable_);
+    small_release(callable_, kind_->size);
+    callable_ = nullptr;
+  }
+
+  void* callable_ = nullptr;
+  const Kind* kind_ = nullptr;
+};
 
 // Attaches history to a freshly computed result. If grad mode is on and any input
 // requires grad, `result` becomes a non-leaf that requires grad, keeps `inputs`, and

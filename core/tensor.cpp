@@ -27,7 +27,7 @@ template <> constexpr DType dtype_of<float>() { return DType::f32; }
 template <> constexpr DType dtype_of<double>() { return DType::f64; }
 
 Tensor make_tensor(const Shape& shape, DType dtype) {
-  auto node = std::make_shared<Node>();
+  auto node = make_node();
   node->dtype = dtype;
   node->shape = shape;
   node->numel = shape_numel(shape);
@@ -70,8 +70,10 @@ Storage::Storage(DType dtype, std::size_t numel)
 
 Storage::~Storage() { pool_release(values, bytes); }
 
+std::shared_ptr<Node> make_node() { return std::allocate_shared<Node>(PoolAllocator<Node>()); }
+
 std::shared_ptr<Storage> make_storage(DType dtype, std::size_t numel) {
-  return std::make_shared<Storage>(dtype, numel);
+  return std::allocate_shared<Storage>(PoolAllocator<Storage>(), dtype, numel);
 }
 
 // ---- construction ----
@@ -235,7 +237,7 @@ template GradTarget<double> grad_for_write<double>(const Tensor&);
 
 Tensor Tensor::detach() const {
   const Node& n = node_of(node_);
-  auto node = std::make_shared<Node>();
+  auto node = make_node();
   node->dtype = n.dtype;
   node->shape = n.shape;
   node->numel = n.numel;

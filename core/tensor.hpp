@@ -24,13 +24,17 @@
 #include <utility>
 #include <vector>
 
+#include "core/buffer_pool.hpp"
+
 namespace qkv::core {
 
 enum class DType { f32, f64 };
 
 const char* dtype_name(DType dtype);
 
-using Shape = std::vector<std::size_t>;
+// A vector of extents whose memory comes from this thread's pool (core/buffer_pool.hpp),
+// so that making and copying shapes allocates nothing in the steady state.
+using Shape = std::vector<std::size_t, PoolAllocator<std::size_t>>;
 
 std::size_t shape_numel(const Shape& shape);
 std::string shape_str(const Shape& shape);  // "[2, 3, 4]"

@@ -121,6 +121,30 @@ TEST_CASE("op: a backward's captures are released after backward and with an unu
   CHECK(saved.use_count() == 1);
 }
 
+TEST_CASE("op: BackwardFn holds a move-only callable, moves it and destroys it once") {
+  auto alive = std::make_shared<int>(0);
+  auto owned = std::make_unique<int>(3);
+  BackwardFn backward = [alive, owned = std::move(owned)](const Tensor&, const Inputs&) { *alive += *owned; };
+  CHECK(static_cast<bool>(backward));
+  CHECK(alive.use_count() == 2);
+  BackwardFn moved = std::move(backward);
+  CHECK_FALSE(static_cast<bool>(backward));
+  moved(Tensor(), Inputs{});
+  CHECK(*alive == 3);
+  moved = nullptr;
+  CHECK_FALSE(static_cast<bool>(moved));
+  CHECK(alive.use_count() == 1);  // the captures went with the callable
+}
+
+TEST_CASE("op: Inputs converts from and to a std::vector<Tensor>") {
+  const std::vector<Tensor> tensors{Tensor::zeros({1}), Tensor::ones({2})};
+  const Inputs inputs = tensors;
+  REQUIRE(inputs.size() == 2);
+  CHECK(inputs[1].same(tensors[1]));
+  const std::vector<Tensor> back = inputs;
+  CHECK(back[0].same(tensors[0]));
+}
+
 TEST_CASE("op: dispatch calls the body with the dtype's element type") {
   auto width = [](DType dtype) {
     return dispatch(dtype, [](auto tag) { return sizeof(decltype(tag)); });
