@@ -1,7 +1,7 @@
 // The per-thread pools of tensor buffers and graph blocks (see buffer_pool.hpp).
 #include "core/buffer_pool.hpp"
 
-#include <unordered_map>
+#include <map>
 #include <vector>
 
 namespace qkv::core {
@@ -10,6 +10,9 @@ namespace {
 
 constexpr std::size_t kAlign = 64;
 constexpr std::size_t kMaxCachedBytes = std::size_t{1} << 30;
+// A request may take a free buffer up to this many times its size: the buffer's pages are
+// resident already, so using it costs nothing, while a fresh one would add to the process.
+constexpr std::size_t kMaxFit = 16;
 
 constexpr std::size_t kSmallStep = 16;  // a multiple of alignof(std::max_align_t)
 constexpr std::size_t kSmallMax = 1024;
@@ -19,7 +22,19 @@ constexpr std::size_t kMaxCachedSmallBytes = std::size_t{64} << 20;
 // Sizes round up to whole cache lines, so that near sizes share a class.
 std::size_t size_class(std::size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
 
-void free_buffer(void* buffer) { ::operator delete(buffer, std::align_val_t(kAlign)); }
+// A value buffer is preceded by one cache line holding its capacity, so that a buffer
+// handed out for a smaller request goes back to the class it was made for.
+void* new_buffer(std::size_t capacity) {
+  char* base = static_cast<char*>(::operator new(capacity + kAlign, std::align_val_t(kAlign)));
+  *reinterpret_cast<std::size_t*>(base) = capacity;
+  return base + kAlign;
+}
+std::size_t capacity_of(void* buffer) {
+  return *reinterpret_cast<const std::size_t*>(static_cast<char*>(buffer) - kAlign);
+}
+void free_buffer(void* buffer) {
+  ::operator delete(static_cast<char*>(buffer) - kAlign, std::align_val_t(kAlign));
+}
 
 // Index of the 16-byte class of a small block of up to kSmallMax bytes (0 counts as 1),
 // and that class's size.
@@ -35,9 +50,9 @@ struct FreeBlock {
 thread_local bool pool_gone = false;  // the thread is ending and its pools were destroyed
 
 struct Pool {
-  // Free buffers of each size class. In the steady state the lists keep their capacity,
-  // so taking and giving back allocates nothing.
-  std::unordered_map<std::size_t, std::vector<void*>> free;
+  // Free buffers by capacity, smallest first. In the steady state the lists keep their
+  // capacity and no class is new, so taking and giving back allocates nothing.
+  std::map<std::size_t, std::vector<void*>> free;
   FreeBlock* small[kSmallClasses] = {};
   BufferPoolStats stats;
 
@@ -58,6 +73,18 @@ Pool& this_thread_pool() {
   return pool;
 }
 
+// The smallest free buffer that holds `size` bytes and is at most kMaxFit times larger.
+void* take_free(Pool& pool, std::size_t size) {
+  for (auto it = pool.free.lower_bound(size); it != pool.free.end() && it->first / kMaxFit <= size; ++it) {
+    if (it->second.empty()) continue;
+    void* buffer = it->second.back();
+    it->second.pop_back();
+    pool.stats.cached_bytes -= it->first;
+    return buffer;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 void* pool_allocate(std::size_t bytes) {
@@ -65,31 +92,27 @@ void* pool_allocate(std::size_t bytes) {
   const std::size_t size = size_class(bytes);
   if (!pool_gone) {
     Pool& pool = this_thread_pool();
-    auto it = pool.free.find(size);
-    if (it != pool.free.end() && !it->second.empty()) {
-      void* buffer = it->second.back();
-      it->second.pop_back();
-      pool.stats.cached_bytes -= size;
+    if (void* buffer = take_free(pool, size)) {
       ++pool.stats.reused;
       return buffer;
     }
     ++pool.stats.fresh;
   }
-  return ::operator new(size, std::align_val_t(kAlign));
+  return new_buffer(size);
 }
 
-void pool_release(void* buffer, std::size_t bytes) noexcept {
+void pool_release(void* buffer) noexcept {
   if (buffer == nullptr) return;
-  const std::size_t size = size_class(bytes);
   if (pool_gone) return free_buffer(buffer);
+  const std::size_t capacity = capacity_of(buffer);
   Pool& pool = this_thread_pool();
-  if (pool.stats.cached_bytes + size > kMaxCachedBytes) return free_buffer(buffer);
+  if (pool.stats.cached_bytes + capacity > kMaxCachedBytes) return free_buffer(buffer);
   try {
-    pool.free[size].push_back(buffer);
+    pool.free[capacity].push_back(buffer);
   } catch (const std::bad_alloc&) {
     return free_buffer(buffer);
   }
-  pool.stats.cached_bytes += size;
+  pool.stats.cached_bytes += capacity;
 }
 
 void* small_allocate(std::size_t bytes) {

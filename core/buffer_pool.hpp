@@ -4,14 +4,18 @@
 // has run once.
 //
 //   void* p = pool_allocate(4096);   // a value buffer: the pool's, or a fresh one
-//   pool_release(p, 4096);           // back to this thread's pool, for the next request
+//   pool_release(p);                 // back to this thread's pool, for the next request
 //   auto node = std::allocate_shared<Node>(PoolAllocator<Node>());  // a small block
 //   Shape shape{2, 3};               // Shape, Inputs and BackwardFn use small blocks too
 //   BufferPoolStats s = buffer_pool_stats();   // s.fresh counts the misses
 //
 // Two kinds of blocks:
 //   - value buffers (pool_allocate): tensor storage (core/node.hpp), sizes rounded up to
-//     whole cache lines;
+//     whole cache lines. A request no free buffer of its size can serve takes the smallest
+//     free one up to 16 times larger before a fresh one is made: its pages are resident
+//     already, so a phase that asks for other sizes than training does (evaluation, a
+//     checkpoint's copies) uses what training left instead of adding to the process;
+//     the buffer goes back to its own size when released;
 //   - small blocks (small_allocate, PoolAllocator): the graph's bookkeeping, up to 1 KiB,
 //     kept in per-thread free lists by 16-byte class.
 // Thread safety: each thread has its own pools, so nothing is shared or locked. A block
@@ -30,8 +34,8 @@ namespace qkv::core {
 
 // A buffer of at least `bytes`, aligned to 64 bytes, uninitialized. nullptr for 0 bytes.
 void* pool_allocate(std::size_t bytes);
-// Gives back a buffer of pool_allocate with the same `bytes`.
-void pool_release(void* buffer, std::size_t bytes) noexcept;
+// Gives back a buffer of pool_allocate (or nullptr).
+void pool_release(void* buffer) noexcept;
 
 // A block of `bytes` (> 0) aligned for any type, uninitialized; blocks up to 1 KiB come
 // from this thread's free lists.

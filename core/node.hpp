@@ -25,7 +25,6 @@ struct Storage {
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 
-  std::size_t bytes;
   void* values;
 };
 

@@ -65,10 +65,9 @@ std::string shape_str(const Shape& shape) {
 }
 
 Storage::Storage(DType dtype, std::size_t numel)
-    : bytes(numel * (dtype == DType::f32 ? sizeof(float) : sizeof(double))),
-      values(pool_allocate(bytes)) {}
+    : values(pool_allocate(numel * (dtype == DType::f32 ? sizeof(float) : sizeof(double)))) {}
 
-Storage::~Storage() { pool_release(values, bytes); }
+Storage::~Storage() { pool_release(values); }
 
 std::shared_ptr<Node> make_node() { return std::allocate_shared<Node>(PoolAllocator<Node>()); }
 

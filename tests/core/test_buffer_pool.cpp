@@ -1,5 +1,6 @@
 // The per-thread pools behind tensor values and graph bookkeeping (core/buffer_pool.hpp):
-// a released block serves the next request of its class, a block released on another
+// a released block serves the next request of its class, a smaller request takes a
+// larger free buffer (up to 16 times its size) that then goes back to its own size, a block released on another
 // thread joins that thread's pool (ASan checks that nothing is freed twice or leaked when
 // the thread ends), and shared_ptrs made with PoolAllocator come from the small blocks.
 #include <doctest/doctest.h>
@@ -7,37 +8,70 @@
 #include <cstdint>
 #include <memory>
 #include <thread>
+#include <utility>
 
 #include "core/buffer_pool.hpp"
 
 using namespace qkv::core;
 
+namespace {
+
+// Runs f on a new thread, whose pools start empty whatever earlier tests left in this one's
+// (doctest's CHECKs may run there; a REQUIRE would end the process).
+template <class F> void on_fresh_thread(F&& f) {
+  std::thread thread(std::forward<F>(f));
+  thread.join();
+}
+
+}  // namespace
+
 TEST_CASE("buffer pool: a released value buffer serves the next request of its class") {
-  void* first = pool_allocate(1000);
-  REQUIRE(first != nullptr);
-  CHECK(reinterpret_cast<std::uintptr_t>(first) % 64 == 0);
-  pool_release(first, 1000);
-  const BufferPoolStats before = buffer_pool_stats();
-  void* again = pool_allocate(1000);
-  CHECK(again == first);
-  CHECK(buffer_pool_stats().reused == before.reused + 1);
-  CHECK(buffer_pool_stats().fresh == before.fresh);
-  pool_release(again, 1000);
-  CHECK(pool_allocate(0) == nullptr);
+  on_fresh_thread([] {
+    void* first = pool_allocate(1000);
+    CHECK(first != nullptr);
+    CHECK(reinterpret_cast<std::uintptr_t>(first) % 64 == 0);
+    pool_release(first);
+    const BufferPoolStats before = buffer_pool_stats();
+    void* again = pool_allocate(1000);
+    CHECK(again == first);
+    CHECK(buffer_pool_stats().reused == before.reused + 1);
+    CHECK(buffer_pool_stats().fresh == before.fresh);
+    pool_release(again);
+    CHECK(pool_allocate(0) == nullptr);
+  });
+}
+
+TEST_CASE("buffer pool: a request takes a free buffer up to 16 times larger, which goes back to its size") {
+  on_fresh_thread([] {
+    void* large = pool_allocate(64 * 1024);
+    pool_release(large);
+    void* smaller = pool_allocate(8 * 1024);  // no free 8 KiB buffer: the 64 KiB one serves
+    CHECK(smaller == large);
+    pool_release(smaller);
+    CHECK(pool_allocate(64 * 1024) == large);  // filed under 64 KiB again, not 8 KiB
+    pool_release(large);
+    void* tiny = pool_allocate(1024);  // 64 times smaller: a fresh buffer, the large one kept
+    CHECK(tiny != large);
+    pool_release(tiny);
+    CHECK(pool_allocate(64 * 1024) == large);
+    pool_release(large);
+  });
 }
 
 TEST_CASE("buffer pool: a released small block serves the next request of its 16-byte class") {
-  void* first = small_allocate(40);
-  small_release(first, 40);
-  const BufferPoolStats before = buffer_pool_stats();
-  void* again = small_allocate(48);  // 33..48 bytes are one class
-  CHECK(again == first);
-  CHECK(buffer_pool_stats().small_fresh == before.small_fresh);
-  CHECK(buffer_pool_stats().small_cached_bytes == before.small_cached_bytes - 48);
-  small_release(again, 48);
-  void* large = small_allocate(4096);  // above 1 KiB: the heap's, not kept
-  small_release(large, 4096);
-  CHECK(buffer_pool_stats().small_cached_bytes == before.small_cached_bytes);
+  on_fresh_thread([] {
+    void* first = small_allocate(40);
+    small_release(first, 40);
+    const BufferPoolStats before = buffer_pool_stats();
+    void* again = small_allocate(48);  // 33..48 bytes are one class
+    CHECK(again == first);
+    CHECK(buffer_pool_stats().small_fresh == before.small_fresh);
+    CHECK(buffer_pool_stats().small_cached_bytes == before.small_cached_bytes - 48);
+    small_release(again, 48);
+    void* large = small_allocate(4096);  // above 1 KiB: the heap's, not kept
+    small_release(large, 4096);
+    CHECK(buffer_pool_stats().small_cached_bytes == before.small_cached_bytes);
+  });
 }
 
 TEST_CASE("buffer pool: allocate_shared with PoolAllocator gives its block back to the pool") {
@@ -52,7 +86,7 @@ TEST_CASE("buffer pool: blocks released on another thread join that thread's poo
   void* block = small_allocate(64);
   std::size_t cached = 0, small_cached = 0;
   std::thread other([&] {
-    pool_release(buffer, 4096);
+    pool_release(buffer);
     small_release(block, 64);
     cached = buffer_pool_stats().cached_bytes;
     small_cached = buffer_pool_stats().small_cached_bytes;
