@@ -59,9 +59,9 @@ Tensor unfused(const Tensor& x, const Blocks& k) {
 
 // The fused and the unfused product on copies of the same values, each backward `passes`
 // times, compared value by value, gradient by gradient.
-void check_against_linears(Blocks fused, int passes) {
+void check_against_linears(Blocks fused, int passes, const Shape& x_shape = {2, 3, 4}) {
   const Blocks plain = copy_of(fused);
-  Tensor x = rand64({2, 3, 4}, 1).requires_grad_();
+  Tensor x = rand64(x_shape, 1).requires_grad_();
   Tensor x_plain = x.clone().requires_grad_();
   for (int pass = 0; pass < passes; ++pass) {
     const Tensor y = linear_stacked(x, fused.w, fused.b);
@@ -99,6 +99,13 @@ TEST_CASE("linear_stacked: equals the linears side by side, forward and gradient
     check_against_linears(k, 1);
     CHECK(k.w[0].grad().data<double>() == flat.data<double>());
     CHECK(k.w[2].grad().data<double>() == flat.data<double>() + 5 * 4);
+  }
+  SUBCASE("a product large enough for one gemm (6.3M multiply-adds), packed or in place") {
+    check_against_linears(blocks({64, 64, 64}, 64, 10), 2, {4, 128, 64});
+    Blocks k = blocks({64, 64, 64}, 64, 10);
+    pack_values(k.w);
+    pack_gradients(k.w);
+    check_against_linears(k, 2, {4, 128, 64});
   }
   SUBCASE("gradients added to the ones already there") {
     Blocks k = blocks({3, 2, 3}, 4, 10);
@@ -139,6 +146,20 @@ TEST_CASE("linear_stacked: backward matches finite differences") {
   pack_values({flat[1], flat[2], flat[3]});
   pack_gradients({flat[1], flat[2], flat[3]});
   check_gradients("linear_stacked, weights in one buffer", with_biases, flat);
+  // Above linear_stacked's blockwise size: one gemm each way. Directional derivatives
+  // along random directions over every input at once, as for a whole model.
+  GradcheckOptions along;
+  along.directions = 6;
+  const std::vector<Tensor> large = {rand64({4, 128, 64}, 11), rand64({64, 64}, 12), rand64({64, 64}, 13),
+                                     rand64({64, 64}, 14),     rand64({64}, 15),     rand64({64}, 16),
+                                     rand64({64}, 17)};
+  pack_values({large[1], large[2], large[3]});
+  pack_gradients({large[1], large[2], large[3]});
+  check_gradients("linear_stacked, one gemm, weights in one buffer", with_biases, large, along);
+  check_gradients("linear_stacked, one gemm, packed weights", with_biases,
+                  {rand64({4, 128, 64}, 11), rand64({64, 64}, 12), rand64({64, 64}, 13),
+                   rand64({64, 64}, 14), rand64({64}, 15), rand64({64}, 16), rand64({64}, 17)},
+                  along);
   check_gradients("linear_stacked, no biases",
                   [](const std::vector<Tensor>& in) { return linear_stacked(in[0], {in[1], in[2]}); },
                   {rand64({3, 4}, 8), rand64({2, 4}, 9), rand64({3, 4}, 10)});
