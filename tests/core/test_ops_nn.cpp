@@ -118,6 +118,13 @@ TEST_CASE("nn ops: backward matches finite differences") {
                     },
                     {rand64({2, 3, 5}, 5, -2, 2), rand64({5}, 6), rand64({5}, 7)});
   }
+  // A weight without a bias and a bias without a weight: dw or db alone in backward.
+  check_gradients("layer_norm (weight only)",
+                  [](const std::vector<Tensor>& in) { return layer_norm(in[0], in[1], Tensor()); },
+                  {rand64({2, 3, 5}, 5, -2, 2), rand64({5}, 6)});
+  check_gradients("layer_norm (bias only)",
+                  [](const std::vector<Tensor>& in) { return layer_norm(in[0], Tensor(), in[1]); },
+                  {rand64({2, 3, 5}, 5, -2, 2), rand64({5}, 7)});
   check_gradients("embedding (repeated ids)",
                   [](const std::vector<Tensor>& in) { return embedding(in[0], Ids{{2, 3}, {1, 0, 1, 3, 1, 0}}); },
                   {rand64({4, 3}, 8)});
