@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/op.hpp"
 #include "core/tensor.hpp"
 
 namespace qkv::core {
@@ -89,13 +90,15 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 // x (..., in) times weights (out_i, in) stacked along their out axis, plus their biases
 // (none, or one per weight, each possibly undefined): (..., Σ out_i), the linear(x, w_i, b_i)
 // side by side, e.g. attention's q, k and v as the column blocks of one (B, T, 3C) tensor.
-// One gemm forward and one for dx (K = Σ out_i). Weights that lie one after another in
+// One gemm forward and one for dx (K = Σ out_i); below 2M multiply-adds one per weight,
+// which OpenBLAS's small-matrix kernels make faster. Weights that lie one after another in
 // memory (a flat parameter buffer, core/flat.hpp) are read in place, others are packed into
 // a scratch copy; gradients land in each weight's and bias's own gradient, and a weight or
 // bias that does not require grad (a frozen one) gets none.
 //   Tensor qkv = linear_stacked(x, {wq, wk, wv}, {bq, bk, bv});   // (B, T, C) -> (B, T, 3C)
-Tensor linear_stacked(const Tensor& x, const std::vector<Tensor>& weights,
-                      const std::vector<Tensor>& biases = {});
+// The lists are Inputs (core/op.hpp: a vector over the graph's pooled blocks, made from a
+// braced list or a std::vector) so that a training step's call allocates nothing.
+Tensor linear_stacked(const Tensor& x, const Inputs& weights, const Inputs& biases = {});
 
 // ---- nn (ops_nn.cpp) ----
 Tensor softmax(const Tensor& a);      // over the last axis, numerically stable

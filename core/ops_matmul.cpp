@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/blas.hpp"
+#include "core/buffer_pool.hpp"
 #include "core/kernel_util.hpp"
 #include "core/ops.hpp"
 
@@ -155,16 +156,20 @@ template <class T> Tensor linear_impl(const Tensor& x, const Tensor& w, const Te
 // one 544x96x32 (measured, forward + backward). Larger products gain from one gemm.
 constexpr std::size_t kBlockwiseMacs = std::size_t{1} << 21;
 
+// The per-call lists below come from the graph's pooled blocks, not the heap: a warm
+// training step allocates nothing (tests/allocations).
+template <class X> using PooledVector = std::vector<X, PoolAllocator<X>>;
+
 // Whether the tensors' values (or the given pointers) lie one after another in memory, as
 // the parts of a flat buffer do (core/flat.hpp).
-template <class T> bool consecutive(const std::vector<const T*>& starts, const Inputs& parts) {
+template <class T> bool consecutive(const PooledVector<const T*>& starts, const Inputs& parts) {
   for (std::size_t i = 1; i < parts.size(); ++i)
     if (starts[i] != starts[i - 1] + parts[i - 1].numel()) return false;
   return true;
 }
 
-template <class T> std::vector<const T*> values_of(const Inputs& parts) {
-  std::vector<const T*> starts;
+template <class T> PooledVector<const T*> values_of(const Inputs& parts) {
+  PooledVector<const T*> starts;
   for (const Tensor& t : parts) starts.push_back(t.data<T>());
   return starts;
 }
@@ -173,7 +178,7 @@ template <class T> std::vector<const T*> values_of(const Inputs& parts) {
 // else a copy packed into `packed` (pooled; made once, then reused by the backward).
 template <class T> const T* stacked(const Inputs& weights, std::size_t total, std::size_t in,
                                     Tensor& packed) {
-  const std::vector<const T*> starts = values_of<T>(weights);
+  const PooledVector<const T*> starts = values_of<T>(weights);
   if (consecutive(starts, weights)) return starts[0];
   if (!packed.defined()) {
     packed = Tensor::empty({total, in}, weights[0].dtype());
@@ -185,8 +190,8 @@ template <class T> const T* stacked(const Inputs& weights, std::size_t total, st
 }
 
 // Column offsets of the blocks: block i is columns [offsets[i], offsets[i + 1]).
-std::vector<std::size_t> block_offsets(const Inputs& weights) {
-  std::vector<std::size_t> offsets{0};
+PooledVector<std::size_t> block_offsets(const Inputs& weights) {
+  PooledVector<std::size_t> offsets{0};
   for (const Tensor& w : weights) offsets.push_back(offsets.back() + w.shape()[0]);
   return offsets;
 }
@@ -195,7 +200,7 @@ std::vector<std::size_t> block_offsets(const Inputs& weights) {
 template <class T> void fill_with_biases(T* y, std::size_t rows, const Inputs& weights,
                                          const Inputs& biases) {
   if (rows == 0) return;
-  const std::vector<std::size_t> offsets = block_offsets(weights);
+  const PooledVector<std::size_t> offsets = block_offsets(weights);
   for (std::size_t i = 0; i < biases.size(); ++i) {
     if (biases[i].defined()) std::copy(biases[i].data<T>(), biases[i].data<T>() + biases[i].numel(), y + offsets[i]);
     else std::fill(y + offsets[i], y + offsets[i + 1], T(0));
@@ -211,10 +216,10 @@ template <class T> void fill_with_biases(T* y, std::size_t rows, const Inputs& w
 template <class T> void stacked_weight_grads(const T* g, const T* x, std::size_t rows,
                                              std::size_t in, const Inputs& weights,
                                              bool blockwise) {
-  const std::vector<std::size_t> offsets = block_offsets(weights);
+  const PooledVector<std::size_t> offsets = block_offsets(weights);
   const std::size_t total = offsets.back();
-  std::vector<GradTarget<T>> targets;
-  std::vector<const T*> starts;
+  PooledVector<GradTarget<T>> targets;
+  PooledVector<const T*> starts;
   for (const Tensor& w : weights) {
     if (!w.requires_grad()) continue;
     targets.push_back(grad_for_write<T>(w));
@@ -242,7 +247,7 @@ template <class T> void stacked_weight_grads(const T* g, const T* x, std::size_t
 // db_i = column sums of g_i for every bias that requires grad: one pass over g.
 template <class T> void stacked_bias_grads(const T* g, std::size_t rows, const Inputs& weights,
                                            const Inputs& biases) {
-  const std::vector<std::size_t> offsets = block_offsets(weights);
+  const PooledVector<std::size_t> offsets = block_offsets(weights);
   const std::size_t total = offsets.back();
   T* sums = detail::thread_scratch<T>(0, total);
   std::fill(sums, sums + total, T(0));
@@ -264,7 +269,7 @@ template <class T> void stacked_bias_grads(const T* g, std::size_t rows, const I
 template <class T> void stacked_forward(const T* x, std::size_t rows, std::size_t in,
                                         const Inputs& weights, bool blockwise, T beta, T* y,
                                         Tensor& packed) {
-  const std::vector<std::size_t> offsets = block_offsets(weights);
+  const PooledVector<std::size_t> offsets = block_offsets(weights);
   const std::size_t total = offsets.back();
   if (!blockwise) {
     const T* w = stacked<T>(weights, total, in, packed);
@@ -280,7 +285,7 @@ template <class T> void stacked_forward(const T* x, std::size_t rows, std::size_
 template <class T> void stacked_input_grad(const T* g, std::size_t rows, std::size_t in,
                                            const Inputs& weights, bool blockwise,
                                            const Tensor& packed, const Tensor& x) {
-  const std::vector<std::size_t> offsets = block_offsets(weights);
+  const PooledVector<std::size_t> offsets = block_offsets(weights);
   const std::size_t total = offsets.back();
   const GradTarget<T> gx = grad_for_write<T>(x);
   if (!blockwise) {
@@ -348,12 +353,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   return dispatch(x.dtype(), [&](auto tag) { return linear_impl<decltype(tag)>(x, weight, bias); });
 }
 
-}  // namespace qkv::core
-
-namespace qkv::core {
-
-Tensor linear_stacked(const Tensor& x, const std::vector<Tensor>& weights,
-                      const std::vector<Tensor>& biases) {
+Tensor linear_stacked(const Tensor& x, const Inputs& weights, const Inputs& biases) {
   const char* op = "linear_stacked";
   detail::check_defined(op, x, "input");
   if (weights.empty()) detail::arg_error(op, "needs at least one weight, got none");
