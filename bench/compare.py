@@ -386,6 +386,19 @@ def qkv_version(qkv):
     return f"{probe.stdout.strip() or 'no --version'}, built {built}"
 
 
+def publish(context, started, make_report, path):
+    """Records the load after the runs and how long they took, then prints the report
+    make_report() writes and saves it to path."""
+    context["load_after"] = load_average()
+    minutes, seconds = divmod(round(time.monotonic() - started), 60)
+    context["duration"] = f"{minutes} min {seconds} s"
+    text = make_report()
+    print("\n" + text)
+    with open(path, "w") as out:
+        out.write(text)
+    print(f"written to {path}")
+
+
 def parse():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--qkv", default=str(ROOT / "build" / "qkv"),
@@ -429,14 +442,7 @@ def main():
     cells = measure(args, sizes, context["torch"] is not None)
     context["peak_after"] = sgemm.best_gflops()
     context["peak"] = max(context["peak_before"], context["peak_after"])
-    context["load_after"] = load_average()
-    minutes, seconds = divmod(round(time.monotonic() - started), 60)
-    context["duration"] = f"{minutes} min {seconds} s"
-    text = report(context, sizes, cells)
-    print("\n" + text)
-    with open(args.out, "w") as out:
-        out.write(text)
-    print(f"written to {args.out}")
+    publish(context, started, lambda: report(context, sizes, cells), args.out)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ import tempfile
 import time
 
 from compare import (TORCH_PYTHON, clean_env, cpu_model, git_commit, load_average,
-                     parameter_count, qkv_version, torch_version)
+                     parameter_count, publish, qkv_version, torch_version)
 
 BENCH = pathlib.Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -344,14 +344,7 @@ def main():
                     "cpu": cpu_model(), "load_before": load_average()})
     seeds = list(range(args.seeds))
     results = measure(args, seeds)
-    context["load_after"] = load_average()
-    minutes, seconds = divmod(round(time.monotonic() - started), 60)
-    context["duration"] = f"{minutes} min {seconds} s"
-    text = report(context, args, seeds, results)
-    print("\n" + text)
-    with open(args.out, "w") as out:
-        out.write(text)
-    print(f"written to {args.out}")
+    publish(context, started, lambda: report(context, args, seeds, results), args.out)
 
 
 if __name__ == "__main__":

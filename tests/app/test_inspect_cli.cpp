@@ -17,6 +17,7 @@
 #include "tests/inspect/inspect_test_util.hpp"
 #include "tests/run_util.hpp"
 
+using qkv::test::check_one_line_error;
 using qkv::test::CliResult;
 using qkv::test::fresh_dir;
 using qkv::test::read_text;
@@ -52,15 +53,6 @@ std::size_t count(const std::string& text, const std::string& what) {
   std::size_t n = 0;
   for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
   return n;
-}
-
-void check_error(const CliResult& result, const std::string& text) {
-  CAPTURE(result.out);
-  CAPTURE(result.err);
-  CHECK(result.code != 0);
-  CHECK(result.err.rfind("qkv: error: ", 0) == 0);
-  CHECK(result.err.find(text) != std::string::npos);
-  CHECK(result.err.find('\n') == result.err.size() - 1);
 }
 
 std::string best_checkpoint() { return qkv::test::trained_copy_run().dir + "/best.safetensors"; }
@@ -211,11 +203,11 @@ TEST_CASE("qkv inspect --input: the typed tokens, and an unknown one listed agai
   REQUIRE_MESSAGE(r.code == 0, r.err);
   CHECK(r.out.find("input 1 of 1: a b c SEP a b c") != std::string::npos);
   CHECK(r.out.find("Head importance") == std::string::npos);
-  check_error(run_qkv({"inspect", best_checkpoint(), "--input", "a zz"}),
+  check_one_line_error(run_qkv({"inspect", best_checkpoint(), "--input", "a zz"}),
               "--input: unknown token 'zz' (the copy task's tokens: SEP EOS a b c");
   std::string too_long;
   for (int i = 0; i < 40; ++i) too_long += "a ";
-  check_error(run_qkv({"inspect", best_checkpoint(), "--input", too_long}),
+  check_one_line_error(run_qkv({"inspect", best_checkpoint(), "--input", too_long}),
               "--input has 40 tokens; the model reads at most");
   const CliResult no_sep = run_qkv({"inspect", best_checkpoint(), "--input", "a b c",
                                     "--importance-samples", "0"});
@@ -225,21 +217,21 @@ TEST_CASE("qkv inspect --input: the typed tokens, and an unknown one listed agai
 
 TEST_CASE("qkv inspect: hostile or wrong files are one-line errors") {
   const std::string dir = fresh_dir("inspect_cli_hostile");
-  SUBCASE("no such file") { check_error(run_qkv({"inspect", dir + "/missing.safetensors"}), "missing.safetensors"); }
+  SUBCASE("no such file") { check_one_line_error(run_qkv({"inspect", dir + "/missing.safetensors"}), "missing.safetensors"); }
   SUBCASE("not a checkpoint") {
     const std::string path = write_text(dir + "/notes.safetensors", "this is not a checkpoint\n");
-    check_error(run_qkv({"inspect", path}), "notes.safetensors");
+    check_one_line_error(run_qkv({"inspect", path}), "notes.safetensors");
   }
   SUBCASE("truncated") {
     const std::string bytes = read_text(best_checkpoint());
     const std::string path = write_text(dir + "/half.safetensors", bytes.substr(0, bytes.size() / 2));
-    check_error(run_qkv({"inspect", path}), "half.safetensors");
+    check_one_line_error(run_qkv({"inspect", path}), "half.safetensors");
   }
-  SUBCASE("a folder") { check_error(run_qkv({"inspect", dir}), dir); }
-  SUBCASE("report on a folder without metrics") { check_error(run_qkv({"report", dir}), "metrics.jsonl"); }
+  SUBCASE("a folder") { check_one_line_error(run_qkv({"inspect", dir}), dir); }
+  SUBCASE("report on a folder without metrics") { check_one_line_error(run_qkv({"report", dir}), "metrics.jsonl"); }
   SUBCASE("report on a corrupt metrics.jsonl names the line") {
     write_text(dir + "/metrics.jsonl", "{\"step\":1,\"split\":\"train\",\"loss\":1,\"lr\":1,\"grad_norm\":1}\n{oops\n");
-    check_error(run_qkv({"report", dir}), "metrics.jsonl:2: not JSON");
+    check_one_line_error(run_qkv({"report", dir}), "metrics.jsonl:2: not JSON");
   }
 }
 

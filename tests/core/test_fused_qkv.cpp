@@ -88,6 +88,20 @@ Tensor sliced_attention(const Tensor& qkv, const AttentionOptions& o) {
   return attention(slice(qkv, 2, 0, w), slice(qkv, 2, w, 2 * w), slice(qkv, 2, 2 * w, 3 * w), o);
 }
 
+// Two heads in one of four modes: 0 causal, 1 bidirectional, 2 causal with key padding
+// `pad`, 3 causal with dropout 0.3 drawn from `rng`.
+AttentionOptions mode_options(int mode, double scale, const std::vector<std::uint8_t>& pad, Rng& rng) {
+  AttentionOptions o;
+  o.heads = 2;
+  o.scale = scale;
+  o.causal = mode != 1;
+  o.key_padding = mode == 2 ? &pad : nullptr;
+  o.dropout = mode == 3 ? 0.3 : 0.0;
+  o.training = true;
+  o.rng = &rng;
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE("linear_stacked: equals the linears side by side, forward and gradients") {
@@ -172,14 +186,7 @@ TEST_CASE("attention_packed: equals attention on the three blocks, values and gr
     Rng rng_packed(5), rng_sliced(5);
     Tensor probs_packed, probs_sliced;
     auto call = [&](const Tensor& qkv, bool packed) {
-      AttentionOptions o;
-      o.heads = 2;
-      o.scale = 0.6;
-      o.causal = mode != 1;
-      o.key_padding = mode == 2 ? &pad : nullptr;
-      o.dropout = mode == 3 ? 0.3 : 0.0;
-      o.training = true;
-      o.rng = packed ? &rng_packed : &rng_sliced;
+      AttentionOptions o = mode_options(mode, 0.6, pad, packed ? rng_packed : rng_sliced);
       o.probabilities = packed ? &probs_packed : &probs_sliced;
       return packed ? attention_packed(qkv, o) : sliced_attention(qkv, o);
     };
@@ -202,15 +209,7 @@ TEST_CASE("attention_packed: backward matches finite differences") {
     CAPTURE(mode);
     auto f = [&](const std::vector<Tensor>& in) {
       Rng rng(3);
-      AttentionOptions o;
-      o.heads = 2;
-      o.scale = 0.7;
-      o.causal = mode != 1;
-      o.key_padding = mode == 2 ? &pad : nullptr;
-      o.dropout = mode == 3 ? 0.3 : 0.0;
-      o.training = true;
-      o.rng = &rng;
-      return packed_attention(in[0], o);
+      return packed_attention(in[0], mode_options(mode, 0.7, pad, rng));
     };
     check_gradients("attention_packed", f, {rand64({2, 4, 3 * 2 * 3}, 40)});
   }
