@@ -26,10 +26,11 @@ steps-to-target: their medians, their ranges (do they overlap?) and a two-sided 
 test of the difference of their means (exact over every split of the pooled steps, or
 PERMUTATIONS random splits when there are more).
 
-Differences that remain, by construction of the two data generators: qkv's copy data has
-13 symbols (vocab 16 = 13 + PAD, SEP, EOS; PAD is never read in these fixed-length
-batches), torch_ref.py's has 14 (vocab 16 = 14 + SEP, EOS); and qkv evaluates on prompts it
-never trains on (a hash split of the prompt space), PyTorch on 512 fresh random prompts.
+Both sides' prompts draw from the same 13 symbols (vocab 16 = 13 + PAD, SEP, EOS: qkv
+reserves PAD, which these fixed-length batches never read; torch_ref.py is given --symbols).
+The difference that remains, by construction of the two data generators: qkv evaluates on
+prompts it never trains on (a hash split of the prompt space), PyTorch on 512 fresh random
+prompts.
 Both sides run on 1 thread (OMP_NUM_THREADS=1, OPENBLAS_NUM_THREADS=1, train.threads 1).
 """
 import argparse
@@ -155,7 +156,8 @@ def torch_run(seed, loss_on, target):
     command = [TORCH_PYTHON, str(BENCH / "torch_ref.py"),
                "--vocab", str(s.vocab), "--d-model", str(s.d_model), "--heads", str(s.heads),
                "--layers", str(s.layers), "--d-ff", str(s.d_ff), "--seq", str(s.seq),
-               "--batch", str(s.batch), "--lr", str(s.lr), "--loss-on", loss_on,
+               "--symbols", str(s.vocab - 3), "--batch", str(s.batch), "--lr", str(s.lr),
+               "--loss-on", loss_on,
                "--threads", "1", "--blas-threads", "1", "--seed", str(seed),
                "--target-acc", str(target), "--eval-every", str(s.eval_every),
                "--max-seconds", str(s.torch_max_seconds)]
@@ -297,9 +299,9 @@ Written by `bench/convergence.py`; bench/README.md says how it measures.
   "steps" is the first evaluated step at which it reaches {args.target:g}
 - Seeds {seeds[0]}–{seeds[-1]} on each side (independent draws: the two sides' generators differ);
   wall seconds are each process's, start to exit, on a machine other jobs may share
-- Known differences: qkv's copy data has {s.vocab - 3} symbols, torch_ref.py's {s.vocab - 2}
-  (both vocab {s.vocab}; qkv reserves PAD); qkv evaluates on prompts held out from training
-  by a hash split, PyTorch on {s.eval_samples} fresh random prompts
+- Data: copy prompts of {s.vocab - 3} symbols on both sides (vocab {s.vocab}; qkv reserves PAD,
+  torch_ref.py is given --symbols); the known difference: qkv evaluates on prompts held out
+  from training by a hash split, PyTorch on {s.eval_samples} fresh random prompts
 {few}
 {chr(10).join(sections)}"""
 

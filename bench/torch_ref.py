@@ -18,6 +18,7 @@ Model (pre-LN decoder, float32):
 Copy task (seq = T = 2n, or 2n + 1 with EOS as qkv's copy task makes it):
   full = [x1..xn, SEP, x1..xn]  (length 2n+1), x_i uniform in [0, V-2], SEP=V-1
   odd T: full = [x1..xn, SEP, x1..xn, EOS]  (length 2n+2), x_i in [0, V-3], EOS=V-2
+  --symbols N draws x_i from [0, N-1] instead (qkv's copy data has V-3: it reserves PAD)
   input = full[:-1], target = full[1:]
   the targets after SEP (the copy, and EOS) are what accuracy is measured on.
 
@@ -51,6 +52,9 @@ def parse():
     p.add_argument("--blas-threads", type=int, default=None,
                    help="OpenBLAS threads (default: same as --threads)")
     p.add_argument("--task", choices=["copy"], default="copy")
+    p.add_argument("--symbols", type=int, default=None,
+                   help="copy prompts draw from this many ids, 0..N-1 (default: every id "
+                        "below EOS, or below SEP for an even --seq)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--loss-on", choices=["all", "answer"], default="all",
@@ -148,13 +152,24 @@ class TinyTransformer(nn.Module):
         return self.head(self.lnf(x))
 
 
+def prompt_symbols(T, V):
+    """How many ids a prompt draws from: --symbols, or every id below the markers."""
+    available = V - 2 if T % 2 == 1 else V - 1
+    if args.symbols is None:
+        return available
+    if not 1 <= args.symbols <= available:
+        sys.exit(f"torch_ref.py: --symbols {args.symbols} must be in [1, {available}] "
+                 f"for --vocab {V} and --seq {T} (the ids above are SEP{', EOS' if T % 2 else ''})")
+    return args.symbols
+
+
 def copy_batch(B, T, V, gen=None):
     """Inputs and targets (B, T). An odd T ends every answer with EOS, as qkv's copy data
     does (bench/*.yaml: T = 2p + 1), so both sides train on the same shapes."""
     n = T // 2
     sep, eos = V - 1, V - 2
     with_eos = T % 2 == 1
-    x = torch.randint(0, eos if with_eos else sep, (B, n), generator=gen)
+    x = torch.randint(0, prompt_symbols(T, V), (B, n), generator=gen)
     parts = [x, torch.full((B, 1), sep, dtype=torch.long), x]
     if with_eos:
         parts.append(torch.full((B, 1), eos, dtype=torch.long))
