@@ -1,5 +1,6 @@
-// Atomic file replacement with POSIX calls: write a uniquely named temp file, fsync,
-// rename, fsync the folder; the temp file is removed on every failure.
+// Atomic file replacement with POSIX calls: write a uniquely named temp file (from one
+// string or streamed in pieces), fsync, rename, fsync the folder; the temp file is removed
+// on every failure.
 #include "io/atomic_file.hpp"
 
 #include <dirent.h>
@@ -118,9 +119,7 @@ int create_temp(const std::string& temp) {
   return -1;
 }
 
-void write_all(int fd, const std::string& bytes, const std::string& temp) {
-  const char* data = bytes.data();
-  std::size_t left = bytes.size();
+void write_all(int fd, const char* data, std::size_t left, const std::string& temp) {
   while (left > 0) {
     ssize_t written = ::write(fd, data, left);
     if (written < 0) {
@@ -132,9 +131,39 @@ void write_all(int fd, const std::string& bytes, const std::string& temp) {
   }
 }
 
+// Gathers a streaming writer's small pieces into writes of up to kGathered bytes (a larger
+// piece goes out as it is): a checkpoint's many small tensors (biases, norms) would
+// otherwise be a system call each.
+class GatheredWrites {
+ public:
+  GatheredWrites(int fd, const std::string& temp) : fd_(fd), temp_(temp) {
+    pending_.reserve(kGathered);
+  }
+  void add(const char* data, std::size_t size) {
+    if (pending_.size() + size > kGathered) flush();
+    if (size >= kGathered) return write_all(fd_, data, size, temp_);
+    pending_.append(data, size);
+  }
+  void flush() {
+    write_all(fd_, pending_.data(), pending_.size(), temp_);
+    pending_.clear();
+  }
+
+ private:
+  static constexpr std::size_t kGathered = std::size_t{1} << 16;
+  const int fd_;
+  const std::string& temp_;
+  std::string pending_;
+};
+
 }  // namespace
 
 void write_file_atomically(const std::string& path, const std::string& bytes) {
+  write_file_atomically(path, [&](const ByteSink& write) { write(bytes.data(), bytes.size()); });
+}
+
+void write_file_atomically(const std::string& path,
+                           const std::function<void(const ByteSink&)>& produce) {
   check_path(path);
   remove_dead_writers_temps(path);
   static std::atomic<unsigned long> writes{0};
@@ -143,7 +172,9 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
   Fd fd(create_temp(temp_name));
   if (fd.get() < 0) fail("cannot create", temp_name);
   TempFile temp(temp_name);
-  write_all(fd.get(), bytes, temp.path());
+  GatheredWrites out(fd.get(), temp.path());
+  produce([&](const char* data, std::size_t size) { out.add(data, size); });
+  out.flush();
   // The data must be on disk before the rename makes it visible under `path`.
   if (::fsync(fd.get()) != 0) fail("cannot fsync", temp.path());
   if (::close(fd.release()) != 0) fail("cannot close", temp.path());

@@ -155,9 +155,8 @@ Checkpoint read_contents(Safetensors& file, const MetadataReader& meta, int vers
   return checkpoint;
 }
 
-}  // namespace
-
-std::string encode_checkpoint(const Checkpoint& checkpoint) {
+// The file's contents: the tensors (shared with the checkpoint, not copied) and the metadata.
+Safetensors to_safetensors(const Checkpoint& checkpoint) {
   Safetensors file;
   for (const auto& [name, tensor] : checkpoint.weights) {
     if (starts_with(name, kOptimizerPrefix))
@@ -182,7 +181,13 @@ std::string encode_checkpoint(const Checkpoint& checkpoint) {
   meta["elapsed_s"] = json(checkpoint.elapsed_s).dump();
   meta["ranks"] = std::to_string(checkpoint.ranks);
   meta["rank_batch"] = std::to_string(checkpoint.rank_batch);
-  return encode_safetensors(file);
+  return file;
+}
+
+}  // namespace
+
+std::string encode_checkpoint(const Checkpoint& checkpoint) {
+  return encode_safetensors(to_safetensors(checkpoint));
 }
 
 Checkpoint decode_checkpoint(const std::string& bytes, const std::string& source,
@@ -211,7 +216,7 @@ Checkpoint decode_checkpoint(const std::string& bytes, const std::string& source
 }
 
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
-  write_file_atomically(path, encode_checkpoint(checkpoint));
+  write_safetensors(path, to_safetensors(checkpoint));
 }
 
 Checkpoint load_checkpoint(const std::string& path, std::FILE* warnings) {

@@ -65,6 +65,8 @@ struct Checkpoint {
   std::size_t rank_batch = 0;
 };
 
+// Atomic, and streamed from the checkpoint's tensors (write_safetensors): the file's bytes
+// are encode_checkpoint's without ever being one buffer in memory.
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
 Checkpoint load_checkpoint(const std::string& path, std::FILE* warnings = stderr);
 

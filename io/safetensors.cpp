@@ -330,9 +330,10 @@ void check_encodable(const Safetensors& contents) {
   }
 }
 
-}  // namespace
-
-std::string encode_safetensors(const Safetensors& contents) {
+// The file up to its data: the 8-byte header length and the header, whose offsets place
+// the tensors' bytes in name order. Everything that can refuse the contents is checked
+// here, before a byte is written.
+std::string encode_header(const Safetensors& contents) {
   check_encodable(contents);
   json header = json::object();
   json sums = json::object();
@@ -353,14 +354,26 @@ std::string encode_safetensors(const Safetensors& contents) {
   // Pad so the data starts 8-byte aligned, as the Python library does.
   header_text.append((kLengthBytes - header_text.size() % kLengthBytes) % kLengthBytes, ' ');
 
-  std::string bytes;
-  bytes.reserve(kLengthBytes + header_text.size() + offset);
   const std::uint64_t header_length = header_text.size();
-  bytes.append(reinterpret_cast<const char*>(&header_length), kLengthBytes);
-  bytes += header_text;
+  std::string bytes(reinterpret_cast<const char*>(&header_length), kLengthBytes);
+  return bytes + header_text;
+}
+
+// The file's bytes after the header: each tensor's values, in name order.
+void write_data(const Safetensors& contents, const ByteSink& write) {
   for (const auto& [name, tensor] : contents.tensors)
-    if (tensor.numel() > 0)
-      bytes.append(raw_data(tensor), tensor.numel() * dtype_bytes(tensor.dtype()));
+    if (tensor.numel() > 0) write(raw_data(tensor), tensor.numel() * dtype_bytes(tensor.dtype()));
+}
+
+}  // namespace
+
+std::string encode_safetensors(const Safetensors& contents) {
+  std::string bytes = encode_header(contents);
+  std::size_t total = bytes.size();
+  for (const auto& [name, tensor] : contents.tensors)
+    total += tensor.numel() * dtype_bytes(tensor.dtype());
+  bytes.reserve(total);
+  write_data(contents, [&](const char* data, std::size_t size) { bytes.append(data, size); });
   return bytes;
 }
 
@@ -372,8 +385,14 @@ Safetensors read_safetensors(const std::string& path) {
   return decode_safetensors(read_file(path), path);
 }
 
+// Streamed: the header, then each tensor's values straight from the tensor, so that saving
+// a model never holds a second copy of it as one buffer.
 void write_safetensors(const std::string& path, const Safetensors& contents) {
-  write_file_atomically(path, encode_safetensors(contents));
+  const std::string header = encode_header(contents);
+  write_file_atomically(path, [&](const ByteSink& write) {
+    write(header.data(), header.size());
+    write_data(contents, write);
+  });
 }
 
 }  // namespace qkv::io

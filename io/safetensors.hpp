@@ -50,7 +50,10 @@ std::string encode_safetensors(const Safetensors& contents);
 Safetensors decode_safetensors(const std::string& bytes, const std::string& source);
 
 Safetensors read_safetensors(const std::string& path);
-// Written atomically (see atomic_file.hpp).
+// Written atomically (see atomic_file.hpp) and streamed: the header, then each tensor's
+// values from the tensor itself, so the file is never a second copy in memory. Its bytes
+// are encode_safetensors(contents)'s, and what encoding refuses is refused before the
+// file is created.
 void write_safetensors(const std::string& path, const Safetensors& contents);
 
 }  // namespace qkv::io

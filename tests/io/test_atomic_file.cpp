@@ -163,6 +163,58 @@ TEST_CASE("atomic_file: other failures leave no temp file either") {
   }
 }
 
+TEST_CASE("atomic_file: a streamed write is its pieces in order") {
+  const std::string folder = fresh_folder("streamed");
+  const std::string path = folder + "/last.safetensors";
+  // Small pieces are gathered, pieces over 64 KiB go out as they are, empty ones are nothing.
+  const std::string small = "header:", large(200000, 'x'), tail = "end";
+  write_file_atomically(path, [&](const qkv::io::ByteSink& write) {
+    write(small.data(), small.size());
+    write(large.data(), large.size());
+    write(tail.data(), 0);
+    for (int i = 0; i < 30000; ++i) write(tail.data(), tail.size());
+  });
+  std::string expected = small + large;
+  for (int i = 0; i < 30000; ++i) expected += tail;
+  CHECK(read_file(path) == expected);
+  CHECK(temp_files(folder, "last.safetensors").empty());
+}
+
+TEST_CASE("atomic_file: a streamed write that fails part way leaves the old file and no temp") {
+  const std::string folder = fresh_folder("streamed_failure");
+  const std::string path = folder + "/last.safetensors";
+  write_file_atomically(path, std::string(1000, 'a'));
+  const std::string piece(100000, 'b');
+  SUBCASE("the producer throws after writing some pieces") {
+    CHECK_THROWS_WITH_AS(write_file_atomically(path,
+                                               [&](const qkv::io::ByteSink& write) {
+                                                 write(piece.data(), piece.size());
+                                                 write(piece.data(), 10);
+                                                 throw std::runtime_error("tensor went away");
+                                               }),
+                         "tensor went away", std::runtime_error);
+  }
+  SUBCASE("the disk fills up in the middle of the pieces") {
+    const std::string error = in_child([&] {
+      ::signal(SIGXFSZ, SIG_IGN);
+      const rlimit limit{150000, RLIM_INFINITY};
+      if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) return std::string("setrlimit failed");
+      try {
+        write_file_atomically(path, [&](const qkv::io::ByteSink& write) {
+          for (int i = 0; i < 3; ++i) write(piece.data(), piece.size());
+        });
+      } catch (const std::runtime_error& failure) {
+        return std::string(failure.what());
+      }
+      return std::string("no error");
+    });
+    CHECK(error.find("cannot write '" + path + ".tmp.") != std::string::npos);
+    CHECK(error.find("File too large") != std::string::npos);
+  }
+  CHECK(read_file(path) == std::string(1000, 'a'));
+  CHECK(temp_files(folder, "last.safetensors").empty());
+}
+
 TEST_CASE("atomic_file: writers never share a temp file") {
   const std::string folder = fresh_folder("shared");
   const std::string path = folder + "/last.safetensors";

@@ -12,6 +12,7 @@
 #include "core/parameter.hpp"
 #include "core/random.hpp"
 #include "optim/factory.hpp"
+#include "io/atomic_file.hpp"
 #include "io/checkpoint.hpp"
 #include "io/safetensors.hpp"
 
@@ -128,6 +129,31 @@ TEST_CASE("checkpoint: round trip keeps weights, optimizer, RNG, config and run 
     train_steps(resumed, *resumed_optimizer, 2);
     check_same_tensors(model.state(), resumed.state());
   }
+  std::remove(path.c_str());
+}
+
+TEST_CASE("checkpoint: the streamed file is byte for byte encode_checkpoint's") {
+  // save_checkpoint streams the tensors to the file instead of building it as one string;
+  // the bytes must stay those of the in-memory encoding, which the format tests pin.
+  Rng rng(3);
+  Tiny model(70, rng);  // weight 70 x 3, bias 70, and Adam's two moments of each
+  qkv::optim::OptimizerOptions options;
+  options.type = "adam";
+  auto optimizer = qkv::optim::make_optimizer(options, model.named_parameters());
+  train_steps(model, *optimizer, 2);
+  Checkpoint saved;
+  saved.weights = model.state();
+  saved.optimizer_name = optimizer->name();
+  saved.optimizer = optimizer->export_state();
+  saved.step = 2;
+  saved.rng_states["data"] = rng.state();
+  saved.config_yaml = "name: streamed\n";
+  saved.vocabulary = {"<pad>", "<sep>", "<eos>", "a"};
+  saved.best_seq_acc = 0.25;
+  saved.elapsed_s = 1.5;
+  const std::string path = temp_path("test_checkpoint_streamed.safetensors");
+  save_checkpoint(path, saved);
+  CHECK(qkv::io::read_file(path) == qkv::io::encode_checkpoint(saved));
   std::remove(path.c_str());
 }
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -178,6 +179,35 @@ TEST_CASE("safetensors: files on disk") {
                          std::runtime_error);
     std::remove(path.c_str());
   }
+}
+
+TEST_CASE("safetensors: write_safetensors streams exactly the bytes encode_safetensors makes") {
+  // Pieces smaller and larger than the writer's 64 KiB gathering, an empty tensor and f64:
+  // the file is the header, then each tensor's values in name order, with no copy between.
+  const std::string path = std::string(QKV_BINARY_DIR) + "/test_safetensors_streamed.safetensors";
+  Safetensors contents;
+  std::vector<float> large(100000);
+  for (std::size_t i = 0; i < large.size(); ++i) large[i] = static_cast<float>(i) * 0.5f - 7.0f;
+  contents.tensors["a.large"] = Tensor::from_vector(large, {400, 250});
+  contents.tensors["b.bias"] = Tensor::from_vector(std::vector<float>{1, -2, 3}, {3});
+  contents.tensors["c.empty"] = Tensor::zeros({0, 5});
+  contents.tensors["d.double"] = Tensor::from_vector(std::vector<double>(20000, 0.1), {20000});
+  contents.metadata["step"] = "3";
+  write_safetensors(path, contents);
+  CHECK(qkv::io::read_file(path) == encode_safetensors(contents));
+  std::remove(path.c_str());
+}
+
+TEST_CASE("safetensors: what write_safetensors refuses creates no file, not even a temp one") {
+  const std::filesystem::path folder = std::filesystem::path(QKV_BINARY_DIR) / "test_safetensors_refused";
+  std::filesystem::remove_all(folder);
+  std::filesystem::create_directories(folder);
+  Safetensors contents;
+  contents.tensors["w"] = Tensor::zeros({2});
+  contents.metadata["qkv.crc32"] = "{}";
+  CHECK_THROWS_WITH_AS(write_safetensors((folder / "w.safetensors").string(), contents),
+                       doctest::Contains("is reserved"), std::invalid_argument);
+  CHECK(std::filesystem::is_empty(folder));
 }
 
 // Hostile headers (issue #12): each was a crash, a silent acceptance or an unbounded
