@@ -26,6 +26,10 @@
 //   }
 //
 // Gradients, in order of preference:
+//   pass_grad(t, g)                t's gradient gains g itself, the output's gradient
+//                                  unchanged (add, sub's first input, reshape): an
+//                                  intermediate t that has no gradient yet shares g's
+//                                  buffer, no copy (see "Shared gradients" below);
 //   add_to_grad<T>(t, value)       every element: grad[i] += value(i) (or = on a fresh
 //                                  buffer, which skips a zero fill);
 //   grad_for_write<T>(t) + store_grad  the same, for a backward that writes the gradient
@@ -36,6 +40,14 @@
 // nobody reads): check inputs[i].requires_grad(), which a one-input op may skip since
 // record() keeps a backward only when some input requires grad. An optional input may be
 // an undefined Tensor (linear's bias): check defined() first.
+//
+// Shared gradients: after pass_grad, several intermediate tensors' gradients may be one
+// buffer (both inputs of a residual add). The helpers below keep that invisible: a
+// gradient that any other tensor still holds (its handle or its values) is copied before
+// it is written, so a backward always writes a buffer of its own. A leaf's gradient (a
+// parameter's, a user tensor's) is never shared and always accumulates in place. So a
+// backward takes its raw gradient pointers (grad_for_write, grad_buffer) after its
+// pass_grad calls, and writes gradients only through these helpers.
 #pragma once
 
 #include <cstddef>
@@ -163,5 +175,11 @@ template <class T, class F> void add_to_grad(const Tensor& t, F&& value) {
   const GradTarget<T> g = grad_for_write<T>(t);
   store_grad(g.data, g.fresh, t.numel(), value);
 }
+
+// Adds grad (t's dtype and element count; its shape may differ, as through a reshape) to
+// t's gradient. When t is an intermediate tensor (it has a backward still to run) without
+// a gradient yet, t's gradient becomes grad's buffer, shared instead of copied; a leaf's
+// gradient gets a copy, or grad added into it.
+void pass_grad(const Tensor& t, const Tensor& grad);
 
 }  // namespace qkv::core

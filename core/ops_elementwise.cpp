@@ -1,7 +1,9 @@
 // Elementwise ops: binary ops with numpy broadcasting, ops with a scalar, and unary math.
 // A binary op's backward accumulates straight into the inputs' gradients through the same
-// broadcast strides, so summing over broadcast axes needs no separate reduction pass.
+// broadcast strides, so summing over broadcast axes needs no separate reduction pass; an
+// input whose gradient is the output's own (add's, sub's first) shares it (pass_grad).
 #include <cmath>
+#include <type_traits>
 
 #include "core/kernel_util.hpp"
 #include "core/ops.hpp"
@@ -10,6 +12,23 @@
 namespace qkv::core {
 
 namespace {
+
+// The gradient function of an input whose contribution is the output's gradient itself
+// (add's inputs, sub's first): binary passes g on with pass_grad instead of computing it.
+struct Unchanged {
+  template <class T> T operator()(T, T, T g) const { return g; }
+};
+
+// The gradient of one input of the same shape as the output: g itself, or grad(a, b, g).
+template <class T, class Grad>
+void same_shape_grad(const Tensor& t, const Tensor& g, const T* pa, const T* pb, Grad grad) {
+  if constexpr (std::is_same_v<Grad, Unchanged>) {
+    pass_grad(t, g);
+  } else {
+    const T* pg = g.data<T>();
+    add_to_grad<T>(t, [&](std::size_t i) { return grad(pa[i], pb[i], pg[i]); });
+  }
+}
 
 // value(a, b); grad_a(a, b, g) and grad_b(a, b, g) are the contributions to each input.
 template <class T, class Value, class GradA, class GradB>
@@ -38,12 +57,19 @@ Tensor binary(const char* op, const Tensor& a, const Tensor& b, Value value, Gra
     const T* pb = b.data<T>();
     const T* pg = g.data<T>();
     if (a.shape() == b.shape()) {
-      if (a.requires_grad()) add_to_grad<T>(a, [&](std::size_t i) { return grad_a(pa[i], pb[i], pg[i]); });
-      if (b.requires_grad()) add_to_grad<T>(b, [&](std::size_t i) { return grad_b(pa[i], pb[i], pg[i]); });
+      if (a.requires_grad()) same_shape_grad<T>(a, g, pa, pb, grad_a);
+      if (b.requires_grad()) same_shape_grad<T>(b, g, pa, pb, grad_b);
       return;
     }
-    T* ga = a.requires_grad() ? a.grad_buffer<T>() : nullptr;
-    T* gb = b.requires_grad() ? b.grad_buffer<T>() : nullptr;
+    // Broadcast: an input of the output's shape whose gradient is g takes it as it is
+    // (before the other's buffer is taken, core/op.hpp); the rest sum through the strides.
+    const bool pass_a = std::is_same_v<GradA, Unchanged> && a.shape() == out_shape;
+    const bool pass_b = std::is_same_v<GradB, Unchanged> && b.shape() == out_shape;
+    if (pass_a && a.requires_grad()) pass_grad(a, g);
+    if (pass_b && b.requires_grad()) pass_grad(b, g);
+    T* ga = a.requires_grad() && !pass_a ? a.grad_buffer<T>() : nullptr;
+    T* gb = b.requires_grad() && !pass_b ? b.grad_buffer<T>() : nullptr;
+    if (!ga && !gb) return;
     detail::strided_loop(out_shape, sa, sb, [&](std::size_t i, std::size_t ia, std::size_t ib) {
       if (ga) ga[ia] += grad_a(pa[ia], pb[ib], pg[i]);
       if (gb) gb[ib] += grad_b(pa[ia], pb[ib], pg[i]);
@@ -88,16 +114,15 @@ template <class F> Tensor unary_op(const char* op, const Tensor& a, F make) {
 Tensor add(const Tensor& a, const Tensor& b) {
   return binary_op("add", a, b, [&](auto tag) {
     using T = decltype(tag);
-    return binary<T>("add", a, b, [](T x, T y) { return x + y; },
-                     [](T, T, T g) { return g; }, [](T, T, T g) { return g; });
+    return binary<T>("add", a, b, [](T x, T y) { return x + y; }, Unchanged{}, Unchanged{});
   });
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   return binary_op("sub", a, b, [&](auto tag) {
     using T = decltype(tag);
-    return binary<T>("sub", a, b, [](T x, T y) { return x - y; },
-                     [](T, T, T g) { return g; }, [](T, T, T g) { return -g; });
+    return binary<T>("sub", a, b, [](T x, T y) { return x - y; }, Unchanged{},
+                     [](T, T, T g) { return -g; });
   });
 }
 

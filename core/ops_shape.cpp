@@ -42,16 +42,7 @@ Tensor reshape(const Tensor& a, const Shape& shape) {
     detail::shape_error("reshape", "element counts differ", a.shape(), shape);
   Tensor out = a.detach();  // the same storage, seen through the new shape
   detail::NodeAccess::node(out)->shape = shape;
-  record(out, "reshape", {a}, [](const Tensor& g, const Inputs& in) {
-    const Tensor& a = in[0];
-    dispatch(a.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      const T* pg = g.data<T>();
-      T* ga = a.grad_buffer<T>();
-      const std::size_t n = a.numel();
-      for (std::size_t i = 0; i < n; ++i) ga[i] += pg[i];
-    });
-  });
+  record(out, "reshape", {a}, [](const Tensor& g, const Inputs& in) { pass_grad(in[0], g); });
   return out;
 }
 

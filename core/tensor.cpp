@@ -46,6 +46,17 @@ template <class F> void fill_any(Tensor& t, F&& value_at) {
   else fill_with<double>(t, value_at);
 }
 
+// Makes n's gradient safe to write in place (core/op.hpp, "Shared gradients"). An
+// intermediate node's gradient may be a buffer pass_grad shares with other gradients, or
+// one someone else still holds: then it is copied first. A leaf's gradient (its own
+// buffer, or its place in a flat buffer, which shares that buffer's storage) is its own.
+void own_grad(Node& n) {
+  if (!n.grad.defined() || !n.backward || n.grad_home.defined()) return;
+  const std::shared_ptr<Node>& grad = detail::NodeAccess::node(n.grad);
+  if (grad.use_count() == 1 && grad->storage.use_count() == 1) return;
+  n.grad = n.grad.clone();
+}
+
 }  // namespace
 
 const char* dtype_name(DType dtype) { return dtype == DType::f32 ? "float32" : "float64"; }
@@ -214,6 +225,7 @@ template <class T> T* Tensor::grad_buffer() const {
     n.grad = n.grad_home.defined() ? n.grad_home : empty(n.shape, n.dtype);
     n.grad.fill_(0.0);
   }
+  own_grad(n);
   return n.grad.data<T>();
 }
 
@@ -228,11 +240,35 @@ template <class T> GradTarget<T> grad_for_write(const Tensor& t) {
                                 ", asked for " + dtype_name(dtype_of<T>()));
   const bool fresh = !n.grad.defined();
   if (fresh) n.grad = n.grad_home.defined() ? n.grad_home : Tensor::empty(n.shape, n.dtype);
+  else own_grad(n);
   return {n.grad.data<T>(), fresh};
 }
 
 template GradTarget<float> grad_for_write<float>(const Tensor&);
 template GradTarget<double> grad_for_write<double>(const Tensor&);
+
+void pass_grad(const Tensor& t, const Tensor& grad) {
+  Node& n = *detail::NodeAccess::node(t);
+  if (grad.dtype() != n.dtype || grad.numel() != n.numel)
+    throw std::invalid_argument("pass_grad: gradient of shape " + shape_str(grad.shape()) + " (" +
+                                dtype_name(grad.dtype()) + ") for a tensor of shape " +
+                                shape_str(n.shape) + " (" + dtype_name(n.dtype) +
+                                "); expected the tensor's dtype and element count");
+  if (!n.grad.defined() && n.backward && !n.grad_home.defined()) {
+    if (grad.shape() == n.shape) {
+      n.grad = grad;
+    } else {  // the same values seen through t's shape
+      n.grad = grad.detach();
+      detail::NodeAccess::node(n.grad)->shape = n.shape;
+    }
+    return;
+  }
+  dispatch(n.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T* from = grad.data<T>();
+    add_to_grad<T>(t, [from](std::size_t i) { return from[i]; });
+  });
+}
 
 Tensor Tensor::detach() const {
   const Node& n = node_of(node_);
