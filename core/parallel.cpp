@@ -54,7 +54,7 @@ class ThreadPool {
 
   std::size_t size() const { return threads_; }
 
-  void run(std::size_t tasks, const std::function<void(std::size_t)>& task) {
+  void run(std::size_t tasks, TaskRef task) {
     const std::uint64_t generation = published_.load() + 1;
     if (tasks >= kClosed) throw std::invalid_argument("parallel_tasks: too many tasks");
     task_ = &task;
@@ -129,7 +129,7 @@ class ThreadPool {
   std::atomic<std::uint64_t> published_{0};  // the latest job's generation
   std::atomic<std::uint64_t> claim_{0};      // generation << 32 | next task
   std::atomic<std::size_t> done_{0};         // finished tasks of the latest job
-  const std::function<void(std::size_t)>* task_ = nullptr;
+  const TaskRef* task_ = nullptr;
   std::atomic<std::size_t> tasks_{0};
   std::exception_ptr error_;
   std::atomic<bool> stop_{false};
@@ -158,7 +158,7 @@ std::size_t parallel_threads() {
   return current_pool && !inside_task ? current_pool->size() : 1;
 }
 
-void parallel_tasks(std::size_t tasks, const std::function<void(std::size_t)>& task) {
+void parallel_tasks(std::size_t tasks, TaskRef task) {
   if (parallel_threads() <= 1 || tasks <= 1) {
     for (std::size_t i = 0; i < tasks; ++i) task(i);
     return;

@@ -22,8 +22,8 @@
 #pragma once
 
 #include <cstddef>
-#include <functional>
 #include <memory>
+#include <type_traits>
 
 namespace qkv::core {
 
@@ -46,9 +46,29 @@ class ParallelScope {
 // scope, or inside a parallel task).
 std::size_t parallel_threads();
 
+// What parallel_tasks runs: a reference to any callable taking the task's index. It keeps
+// the callable's address, never a copy, so handing over a lambda allocates nothing (a
+// std::function would put a lambda of more than two captures on the heap, at every split
+// of every kernel). The callable must outlive the call, as a lambda written in the call
+// does: parallel_tasks returns only once every task is done.
+class TaskRef {
+ public:
+  template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, TaskRef>>>
+  TaskRef(F&& task) noexcept
+      : callable_(const_cast<void*>(static_cast<const void*>(std::addressof(task)))),
+        call_([](void* callable, std::size_t i) {
+          (*static_cast<std::remove_reference_t<F>*>(callable))(i);
+        }) {}
+  void operator()(std::size_t i) const { call_(callable_, i); }
+
+ private:
+  void* callable_;
+  void (*call_)(void*, std::size_t);
+};
+
 // Runs task(i) for i < tasks, spread over the current pool; returns when all are done.
 // An exception in a task is rethrown here (the first one).
-void parallel_tasks(std::size_t tasks, const std::function<void(std::size_t)>& task);
+void parallel_tasks(std::size_t tasks, TaskRef task);
 
 // Splits [0, n) into one contiguous chunk per thread and runs body(begin, end) on each.
 // `min_per_thread` is the smallest chunk worth a thread: smaller ranges run inline.

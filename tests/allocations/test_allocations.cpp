@@ -5,7 +5,8 @@
 //   - attention, the feed-forward and layer norm, forward and backward, allocate nothing
 //     at all: every value buffer comes back from the buffer pool, and the graph's
 //     bookkeeping (nodes, shapes, inputs, backward closures, the walk's lists) from its
-//     small-block pool (core/buffer_pool.hpp), at batch 2 and at batch 16 alike.
+//     small-block pool (core/buffer_pool.hpp), at batch 2 and at batch 16 alike, and on
+//     two threads at batch 64, where the gemms, GELU and attention split over the pool.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
@@ -18,6 +19,7 @@
 #include "core/blas.hpp"
 #include "core/buffer_pool.hpp"
 #include "core/ops.hpp"
+#include "core/parallel.hpp"
 #include "core/random.hpp"
 #include "layers/attention.hpp"
 #include "layers/build_model.hpp"
@@ -30,12 +32,13 @@
 
 namespace {
 
-// Counted only on the thread that asked, between start() and stop().
-thread_local bool counting = false;
-thread_local std::size_t count = 0, bytes = 0;
+// Counted on every thread between the start and the end of allocations_of, so that a
+// task run on a pool worker (at two threads) counts too; no other thread runs meanwhile.
+std::atomic<bool> counting{false};
+std::atomic<std::size_t> count{0}, bytes{0};
 
 void* counted_new(std::size_t size, std::size_t align) {
-  if (counting) {
+  if (counting.load()) {
     ++count;
     bytes += size;
   }
@@ -50,11 +53,12 @@ struct Counted {
 };
 
 template <class F> Counted allocations_of(F&& f) {
-  count = bytes = 0;
+  count = 0;
+  bytes = 0;
   counting = true;
   f();
   counting = false;
-  return {count, bytes};
+  return {count.load(), bytes.load()};
 }
 
 }  // namespace
@@ -109,18 +113,20 @@ Counted layer_step(layers::Layer& layer, std::size_t batch, core::Rng& rng) {
   return allocations_of([&] { layer.forward(x).backward(grad); });
 }
 
-void check_no_allocation(layers::Layer& layer, const char* name) {
+// At batch 2 and at `large_batch` (64 makes the feed-forward's gemms and GELU split over
+// two threads, and attention its (batch, head) products).
+void check_no_allocation(layers::Layer& layer, const char* name, std::size_t large_batch = 16) {
   const std::string layer_name = name;
   CAPTURE(layer_name);
   core::Rng rng(5);
   for (int warm = 0; warm < 3; ++warm) {
     layer_step(layer, 2, rng);
-    layer_step(layer, 16, rng);
+    layer_step(layer, large_batch, rng);
   }
   const std::size_t fresh = core::buffer_pool_stats().fresh;
   const std::size_t small_fresh = core::buffer_pool_stats().small_fresh;
   const Counted small = layer_step(layer, 2, rng);
-  const Counted large = layer_step(layer, 16, rng);
+  const Counted large = layer_step(layer, large_batch, rng);
   CHECK(core::buffer_pool_stats().fresh == fresh);  // every value buffer came from the pool
   CHECK(core::buffer_pool_stats().small_fresh == small_fresh);  // and every graph block
   CHECK(small.count == 0);
@@ -152,20 +158,30 @@ TEST_CASE("the optimizer and gradient clipping allocate nothing once warm") {
   }
 }
 
-TEST_CASE("attention, feed-forward and layer norm allocate nothing once warm") {
+// Attention, the feed-forward and layer norm, each checked as above (on two threads,
+// core::parallel_tasks hands its tasks over by reference: a std::function allocated at
+// every split).
+void check_layers(std::size_t large_batch) {
   core::Rng rng(2);
   layers::MultiHeadAttentionOptions attention;
   attention.d_model = 32;
   attention.heads = 4;
   layers::MultiHeadAttention attn(attention, rng);
-  check_no_allocation(attn, "attention");
+  check_no_allocation(attn, "attention", large_batch);
   layers::FeedForwardOptions ffn;
   ffn.dim = 32;
   ffn.hidden = 128;
   layers::FeedForward feed_forward(ffn, rng);
-  check_no_allocation(feed_forward, "feed-forward");
+  check_no_allocation(feed_forward, "feed-forward", large_batch);
   layers::LayerNorm norm(32);
-  check_no_allocation(norm, "layer norm");
+  check_no_allocation(norm, "layer norm", large_batch);
+}
+
+TEST_CASE("attention, feed-forward and layer norm allocate nothing once warm") { check_layers(16); }
+
+TEST_CASE("attention, feed-forward and layer norm allocate nothing once warm on two threads") {
+  core::ParallelScope parallel(2);
+  check_layers(64);
 }
 
 int main(int argc, char** argv) {
