@@ -9,6 +9,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/checkpoint.hpp"
@@ -168,33 +169,38 @@ TEST_CASE("trainer: a finite loss of 5e12 is divergence, caught before the optim
 }
 
 TEST_CASE("trainer: a corrupt optimizer state is named as such, not as a learning rate") {
-  const std::string dir = fresh_dir("trainer_corrupt_moments");
-  const std::string config = write_text(dir + "/guards.yaml", kConfig);
-  Trainer(load_config(config, {"train.steps=10"}), quiet(dir + "/run")).run();
-  // A moment out of the range training reaches (an exp_avg_sq below 0), with valid
-  // checksums: the file is consistent, its numbers are not.
-  const std::string last = dir + "/run/last.safetensors";
-  qkv::io::Checkpoint checkpoint = qkv::io::load_checkpoint(last);
-  bool edited = false;
-  for (auto& [name, tensor] : checkpoint.optimizer.tensors) {
-    if (name != "head.bias.exp_avg_sq") continue;
-    tensor.data<float>()[1] = -1.0f;
-    edited = true;
+  // A moment out of the range training reaches, with valid checksums: the file is
+  // consistent, its numbers are not. An exp_avg_sq below 0 makes the parameter NaN; an
+  // exp_avg of 3e38 makes it -inf (the update overflows).
+  for (const auto& [moment, value] : {std::pair<std::string, float>{"head.bias.exp_avg_sq", -1.0f},
+                                      {"head.bias.exp_avg", 3e38f}}) {
+    CAPTURE(moment);
+    const std::string dir = fresh_dir("trainer_corrupt_moments");
+    const std::string config = write_text(dir + "/guards.yaml", kConfig);
+    Trainer(load_config(config, {"train.steps=10"}), quiet(dir + "/run")).run();
+    const std::string last = dir + "/run/last.safetensors";
+    qkv::io::Checkpoint checkpoint = qkv::io::load_checkpoint(last);
+    bool edited = false;
+    for (auto& [name, tensor] : checkpoint.optimizer.tensors) {
+      if (name != moment) continue;
+      tensor.data<float>()[1] = value;
+      edited = true;
+    }
+    REQUIRE(edited);
+    qkv::io::save_checkpoint(last, checkpoint);
+    Trainer resumed(load_config(config), quiet(dir + "/run", /*resume=*/true));
+    try {
+      resumed.run();
+      FAIL("no error");
+    } catch (const TrainingDiverged& error) {
+      const std::string message = error.what();
+      CHECK(message.find("the optimizer (adam) made parameter head.bias non-finite (element 1) at "
+                         "step 11, from finite gradients") != std::string::npos);
+      CHECK(message.find("its state is corrupt") != std::string::npos);
+      CHECK(message.find("Try a lower optim.lr") == std::string::npos);
+    }
+    CHECK(qkv::io::load_checkpoint(last).step == 10);  // nothing was saved
   }
-  REQUIRE(edited);
-  qkv::io::save_checkpoint(last, checkpoint);
-  Trainer resumed(load_config(config), quiet(dir + "/run", /*resume=*/true));
-  try {
-    resumed.run();
-    FAIL("no error");
-  } catch (const TrainingDiverged& error) {
-    const std::string message = error.what();
-    CHECK(message.find("the optimizer (adam) made parameter head.bias non-finite (element 1) at "
-                       "step 11, from finite gradients") != std::string::npos);
-    CHECK(message.find("its state is corrupt") != std::string::npos);
-    CHECK(message.find("Try a lower optim.lr") == std::string::npos);
-  }
-  CHECK(qkv::io::load_checkpoint(last).step == 10);  // nothing was saved
 }
 
 TEST_CASE("trainer: a run that cannot fit in memory is refused before anything is built") {
