@@ -108,8 +108,7 @@ void Tensor::backward(const Tensor& grad) const {
     Tensor node_grad = std::move(node.grad);
     node.grad = Tensor();
     if (node_grad.defined()) node.backward(node_grad, node.inputs);
-    node.backward = nullptr;
-    node.inputs.clear();
+    node.drop_history();
     node.history_freed = true;
     it->reset();  // lets the node go as soon as nothing else holds it
   }

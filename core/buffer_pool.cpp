@@ -10,9 +10,12 @@ namespace {
 
 constexpr std::size_t kAlign = 64;
 constexpr std::size_t kMaxCachedBytes = std::size_t{1} << 30;
-// A request may take a free buffer up to this many times its size: the buffer's pages are
-// resident already, so using it costs nothing, while a fresh one would add to the process.
-constexpr std::size_t kMaxFit = 16;
+// A request may take a free buffer up to 1/kFitSlack larger than its size: near sizes
+// (a (B·T)×4C activation and a B·H·T×T one) share buffers, while a small request never
+// takes a large buffer that a later large request of the same step would then make anew
+// (the process's size is the first step's fresh buffers). A phase that asks for other
+// sizes starts from a trimmed pool instead (pool_trim).
+constexpr std::size_t kFitSlack = 8;
 
 constexpr std::size_t kSmallStep = 16;  // a multiple of alignof(std::max_align_t)
 constexpr std::size_t kSmallMax = 1024;
@@ -73,9 +76,10 @@ Pool& this_thread_pool() {
   return pool;
 }
 
-// The smallest free buffer that holds `size` bytes and is at most kMaxFit times larger.
+// The smallest free buffer that holds `size` bytes and is at most 1/kFitSlack larger.
 void* take_free(Pool& pool, std::size_t size) {
-  for (auto it = pool.free.lower_bound(size); it != pool.free.end() && it->first / kMaxFit <= size; ++it) {
+  const std::size_t largest = size + size / kFitSlack;
+  for (auto it = pool.free.lower_bound(size); it != pool.free.end() && it->first <= largest; ++it) {
     if (it->second.empty()) continue;
     void* buffer = it->second.back();
     it->second.pop_back();
@@ -113,6 +117,16 @@ void pool_release(void* buffer) noexcept {
     return free_buffer(buffer);
   }
   pool.stats.cached_bytes += capacity;
+}
+
+void pool_trim() noexcept {
+  if (pool_gone) return;
+  Pool& pool = this_thread_pool();
+  for (auto& entry : pool.free) {
+    for (void* buffer : entry.second) free_buffer(buffer);
+    entry.second.clear();
+  }
+  pool.stats.cached_bytes = 0;
 }
 
 void* small_allocate(std::size_t bytes) {

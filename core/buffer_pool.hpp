@@ -5,6 +5,7 @@
 //
 //   void* p = pool_allocate(4096);   // a value buffer: the pool's, or a fresh one
 //   pool_release(p);                 // back to this thread's pool, for the next request
+//   pool_trim();                     // the free buffers back to the system: a phase ends
 //   auto node = std::allocate_shared<Node>(PoolAllocator<Node>());  // a small block
 //   Shape shape{2, 3};               // Shape, Inputs and BackwardFn use small blocks too
 //   BufferPoolStats s = buffer_pool_stats();   // s.fresh counts the misses
@@ -12,10 +13,12 @@
 // Two kinds of blocks:
 //   - value buffers (pool_allocate): tensor storage (core/node.hpp), sizes rounded up to
 //     whole cache lines. A request no free buffer of its size can serve takes the smallest
-//     free one up to 16 times larger before a fresh one is made: its pages are resident
-//     already, so a phase that asks for other sizes than training does (evaluation, a
-//     checkpoint's copies) uses what training left instead of adding to the process;
-//     the buffer goes back to its own size when released;
+//     free one up to 1/8 larger before a fresh one is made (the buffer goes back to its
+//     own size when released); a small request never takes a large buffer, which a large
+//     request of the same step would then make anew. A phase that asks for other sizes
+//     than the one before (evaluation, a checkpoint's copies after training) starts with
+//     pool_trim(): the free buffers go back to the system allocator, which serves the new
+//     sizes from that memory instead of adding to the process;
 //   - small blocks (small_allocate, PoolAllocator): the graph's bookkeeping, up to 1 KiB,
 //     kept in per-thread free lists by 16-byte class.
 // Thread safety: each thread has its own pools, so nothing is shared or locked. A block
@@ -36,6 +39,9 @@ namespace qkv::core {
 void* pool_allocate(std::size_t bytes);
 // Gives back a buffer of pool_allocate (or nullptr).
 void pool_release(void* buffer) noexcept;
+// Frees this thread's free value buffers (buffers in use are untouched and come back to
+// the pool as usual): for where a phase ends and the next asks for other sizes.
+void pool_trim() noexcept;
 
 // A block of `bytes` (> 0) aligned for any type, uninitialized; blocks up to 1 KiB come
 // from this thread's free lists.

@@ -29,6 +29,11 @@ struct Storage {
 };
 
 struct Node {
+  Node() = default;
+  ~Node() { drop_history(); }
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
   DType dtype = DType::f32;
   Shape shape;
   std::size_t numel = 0;
@@ -47,6 +52,19 @@ struct Node {
   BackwardFn backward;
   bool history_freed = false;  // had history that a backward pass already consumed
   std::uint64_t walk = 0;      // the last backward pass whose sort reached it (autograd.cpp)
+
+  // The release of values no backward reads (core/op.hpp, Reads). Bit i of unread_inputs:
+  // this node's backward does not read inputs[i]'s values. unread_holders counts the
+  // entries of other nodes' inputs that hold this node without reading it; when they are
+  // all that hold it, its storage is let go (Tensor's destructor and assignments check).
+  // unread_by is the last op that declared so, for the error when a backward reads anyway.
+  std::uint64_t unread_inputs = 0;
+  std::uint32_t unread_holders = 0;
+  const char* unread_by = nullptr;
+
+  // Clears the history (inputs and backward), first giving back the holds on the inputs
+  // it does not read, so that their count stays true.
+  void drop_history() noexcept;
 };
 
 // A node without values or history, and a fresh storage: both in one block of this

@@ -36,6 +36,8 @@
 //                                  row by row or with a gemm (beta = fresh ? 0 : 1);
 //   t.grad_buffer<T>()             a zero-initialized buffer for scattered += (broadcast
 //                                  sums, embedding rows, argmax).
+// A backward reads the values of every input unless record() is told otherwise (Reads):
+// declaring the inputs it does not read lets their memory go during the forward pass.
 // Write only the gradients of inputs that require grad (any other would get a buffer
 // nobody reads): check inputs[i].requires_grad(), which a one-input op may skip since
 // record() keeps a backward only when some input requires grad. An optional input may be
@@ -51,6 +53,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <new>
 #include <type_traits>
@@ -133,11 +136,48 @@ class BackwardFn {
   const Kind* kind_ = nullptr;
 };
 
+// Which inputs' values an op's backward reads, by index into its inputs; all by default.
+// An input the backward does not read is still listed (its gradient is routed through
+// it), but its values are released as soon as only such ops hold it: no Tensor handle
+// (a layer's local, a hook's capture, a cache), and no op that reads it. Most of a
+// training step's memory is the values kept for backward, and this drops those nobody
+// reads: a linear's output that GELU's saved slope differentiates, a residual's addends.
+// The node itself stays (its gradient and history), and an alias of the values (a
+// reshape, the detached output an op saved for its own backward) keeps them; reading the
+// node's values after the release throws std::logic_error naming both ops. Inputs past
+// the 64th are always read.
+//
+//   record(y, "gelu", {x}, backward, Reads::none());          // reads its saved slope
+//   record(y, "linear", {x, w, b}, backward, Reads::first(2));  // x and w, never b
+//   record(y, "layer_norm", {x, w, b}, backward, Reads::only({1}));  // w: x̂ is saved
+class Reads {
+ public:
+  static Reads all() { return Reads(0); }
+  static Reads none() { return Reads(~std::uint64_t{0}); }
+  static Reads first(std::size_t count) {
+    return Reads(count >= 64 ? 0 : ~std::uint64_t{0} << count);
+  }
+  static Reads only(std::initializer_list<std::size_t> inputs) {
+    std::uint64_t unread = ~std::uint64_t{0};
+    for (std::size_t i : inputs)
+      if (i < 64) unread &= ~(std::uint64_t{1} << i);
+    return Reads(unread);
+  }
+  // Bit i set: the backward does not read input i's values.
+  std::uint64_t unread() const { return unread_; }
+
+ private:
+  explicit Reads(std::uint64_t unread) : unread_(unread) {}
+  std::uint64_t unread_;
+};
+
 // Attaches history to a freshly computed result. If grad mode is on and any input
 // requires grad, `result` becomes a non-leaf that requires grad, keeps `inputs`, and
 // runs `backward(grad_of_result, inputs)` during Tensor::backward(). Otherwise nothing is
-// recorded (and `backward` is dropped). `op` names the op in error messages.
-void record(Tensor& result, const char* op, Inputs inputs, BackwardFn backward);
+// recorded (and `backward` is dropped). `op` names the op in error messages. `reads`
+// names the inputs whose values the backward reads (see Reads).
+void record(Tensor& result, const char* op, Inputs inputs, BackwardFn backward,
+            Reads reads = Reads::all());
 
 // Whether any of the inputs will need a gradient (grad mode on and one requires grad):
 // an op skips saving what only its backward needs when this is false.

@@ -144,7 +144,7 @@ template <class T> Tensor linear_impl(const Tensor& x, const Tensor& w, const Te
       for (std::size_t r = 0; r < rows; ++r)
         for (std::size_t j = 0; j < out_features; ++j) gb[j] += pg[r * out_features + j];
     }
-  });
+  }, Reads::first(2));  // x and W; the bias's gradient needs only g
   return out;
 }
 
@@ -325,7 +325,8 @@ template <class T> Tensor linear_stacked_impl(const Tensor& x, const Inputs& wei
            if (x.requires_grad()) stacked_input_grad(pg, rows, in, weights, blockwise, packed, x);
            stacked_weight_grads(pg, x.data<T>(), rows, in, weights, blockwise);
            if (!biases.empty()) stacked_bias_grads(pg, rows, weights, biases);
-         });
+         },
+         Reads::first(1 + count));  // x and the weights; the biases' gradients need only g
   return out;
 }
 

@@ -237,7 +237,9 @@ Tensor layer_norm_impl(const Tensor& x, const Tensor& weight, const Tensor& bias
            T* gb = bias.defined() && bias.requires_grad() ? bias.grad_buffer<T>() : nullptr;
            layer_norm_backward(g.data<T>(), xhat.data<T>(), rstd.data<T>(), pw, rows, n, gx.data,
                                gx.fresh, gw, gb);
-         });
+         },
+         Reads::only({1}));  // the weight; x̂ and σ⁻¹ stand for x
+
   return out;
 }
 

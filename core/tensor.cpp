@@ -150,11 +150,24 @@ std::size_t Tensor::numel() const { return node_of(node_).numel; }
 
 DType Tensor::dtype() const { return node_of(node_).dtype; }
 
+// Only a backward can reach a node whose values were released (every handle to it is
+// gone): one that reads an input it declared it does not.
+[[noreturn]] void released_error(const Node& n) {
+  const std::string what = n.op ? std::string("the output of '") + n.op + "'" : "a tensor";
+  throw std::logic_error(
+      "Tensor::data: the values of " + what + " (shape " + shape_str(n.shape) +
+      ") were released, since no handle and no op that reads "
+      "them held it any more ('" + (n.unread_by ? n.unread_by : "an op") + "' declared in "
+      "record() that its backward does not read them); a backward that reads an input's values "
+      "must list it in its Reads (core/op.hpp)");
+}
+
 template <class T> T* Tensor::data() {
   const Node& n = node_of(node_);
   if (n.dtype != dtype_of<T>())
     throw std::invalid_argument(std::string("Tensor::data: tensor is ") + dtype_name(n.dtype) +
                                 ", asked for " + dtype_name(dtype_of<T>()));
+  if (!n.storage) released_error(n);
   return static_cast<T*>(n.storage->values) + n.offset;
 }
 
@@ -319,6 +332,44 @@ void Tensor::fill_(double value) {
   else std::fill_n(data<double>(), numel(), value);
 }
 
+// ---- handles and the release of unread values ----
+
+Tensor::~Tensor() { release_unread_values(); }
+
+Tensor& Tensor::operator=(const Tensor& other) {
+  std::shared_ptr<Node> next = other.node_;  // counted first: other may share this node
+  release_unread_values();
+  node_ = std::move(next);
+  return *this;
+}
+
+Tensor& Tensor::operator=(Tensor&& other) noexcept {
+  if (this == &other) return *this;
+  release_unread_values();  // other's hold on the same node, if any, is still counted
+  node_ = std::move(other.node_);
+  return *this;
+}
+
+// The holders left after this handle are the node's unread_holders alone: nothing may
+// read the values again. The storage goes back to the pool unless an alias holds it too.
+void Tensor::release_unread_values() noexcept {
+  if (!node_) return;
+  Node& n = *node_;
+  if (n.unread_holders != 0 && n.storage &&
+      node_.use_count() == static_cast<long>(n.unread_holders) + 1)
+    n.storage.reset();
+}
+
+void Node::drop_history() noexcept {
+  const std::size_t flagged = std::min<std::size_t>(inputs.size(), 64);
+  for (std::size_t i = 0; i < flagged; ++i)
+    if ((unread_inputs >> i & 1) && inputs[i].defined())
+      --detail::NodeAccess::node(inputs[i])->unread_holders;
+  unread_inputs = 0;
+  backward = nullptr;
+  inputs.clear();  // each input's handle goes, and with it, maybe, its values
+}
+
 // ---- history ----
 
 bool grad_enabled() { return grad_mode; }
@@ -333,7 +384,7 @@ bool needs_grad(std::initializer_list<const Tensor*> inputs) {
   return false;
 }
 
-void record(Tensor& result, const char* op, Inputs inputs, BackwardFn backward) {
+void record(Tensor& result, const char* op, Inputs inputs, BackwardFn backward, Reads reads) {
   if (!grad_mode) return;
   const bool any = std::any_of(inputs.begin(), inputs.end(),
                                [](const Tensor& t) { return t.defined() && t.requires_grad(); });
@@ -343,6 +394,14 @@ void record(Tensor& result, const char* op, Inputs inputs, BackwardFn backward) 
   n.op = op;
   n.inputs = std::move(inputs);
   n.backward = std::move(backward);
+  const std::size_t flagged = std::min<std::size_t>(n.inputs.size(), 64);
+  for (std::size_t i = 0; i < flagged; ++i) {
+    if (!(reads.unread() >> i & 1) || !n.inputs[i].defined()) continue;
+    n.unread_inputs |= std::uint64_t{1} << i;
+    Node& input = *detail::NodeAccess::node(n.inputs[i]);
+    ++input.unread_holders;
+    input.unread_by = op;
+  }
 }
 
 }  // namespace qkv::core

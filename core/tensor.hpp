@@ -48,6 +48,14 @@ struct NodeAccess;  // core's internal way from a Tensor to its node (core/node.
 class Tensor {
  public:
   Tensor() = default;  // undefined; defined() is false
+  // Copying and moving share the node like a shared_ptr. Dropping a handle (destruction,
+  // assignment) lets the node's values go when only ops that do not read them still hold
+  // it (core/op.hpp, Reads).
+  Tensor(const Tensor&) = default;
+  Tensor(Tensor&&) noexcept = default;
+  Tensor& operator=(const Tensor& other);
+  Tensor& operator=(Tensor&& other) noexcept;
+  ~Tensor();
 
   // Construction. All values are contiguous and row-major.
   static Tensor empty(const Shape& shape, DType dtype = DType::f32);
@@ -70,7 +78,8 @@ class Tensor {
   std::size_t numel() const;
   DType dtype() const;
 
-  // Raw access to the values; T must match dtype() (checked).
+  // Raw access to the values; T must match dtype() (checked). Values released because no
+  // backward declared it reads them (core/op.hpp, Reads) throw std::logic_error.
   template <class T> T* data();
   template <class T> const T* data() const;
   double item() const;  // the value of a one-element tensor
@@ -113,6 +122,9 @@ class Tensor {
  private:
   friend struct detail::NodeAccess;
   explicit Tensor(std::shared_ptr<Node> node) : node_(std::move(node)) {}
+  // Before this handle lets go of its node: releases the node's values if the handle is
+  // the last holder that may read them.
+  void release_unread_values() noexcept;
 
   std::shared_ptr<Node> node_;
 };

@@ -1,8 +1,9 @@
 // The per-thread pools behind tensor values and graph bookkeeping (core/buffer_pool.hpp):
 // a released block serves the next request of its class, a smaller request takes a
-// larger free buffer (up to 16 times its size) that then goes back to its own size, a block released on another
-// thread joins that thread's pool (ASan checks that nothing is freed twice or leaked when
-// the thread ends), and shared_ptrs made with PoolAllocator come from the small blocks.
+// larger free buffer (up to 1/8 larger) that then goes back to its own size, pool_trim
+// frees the free buffers, a block released on another thread joins that thread's pool
+// (ASan checks that nothing is freed twice or leaked when the thread ends), and
+// shared_ptrs made with PoolAllocator come from the small blocks.
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -41,20 +42,46 @@ TEST_CASE("buffer pool: a released value buffer serves the next request of its c
   });
 }
 
-TEST_CASE("buffer pool: a request takes a free buffer up to 16 times larger, which goes back to its size") {
+TEST_CASE("buffer pool: a request takes a free buffer up to 1/8 larger, which goes back to its size") {
   on_fresh_thread([] {
-    void* large = pool_allocate(64 * 1024);
-    pool_release(large);
-    void* smaller = pool_allocate(8 * 1024);  // no free 8 KiB buffer: the 64 KiB one serves
-    CHECK(smaller == large);
+    void* near = pool_allocate(9 * 1024);
+    pool_release(near);
+    void* smaller = pool_allocate(8 * 1024);  // no free 8 KiB buffer: the 9 KiB one serves
+    CHECK(smaller == near);
     pool_release(smaller);
-    CHECK(pool_allocate(64 * 1024) == large);  // filed under 64 KiB again, not 8 KiB
+    CHECK(pool_allocate(9 * 1024) == near);  // filed under 9 KiB again, not 8 KiB
+    pool_release(near);
+    // A buffer 4 times larger is kept for a request of its own size: had the small request
+    // taken it, that request would make a fresh large one.
+    void* large = pool_allocate(32 * 1024);
     pool_release(large);
-    void* tiny = pool_allocate(1024);  // 64 times smaller: a fresh buffer, the large one kept
-    CHECK(tiny != large);
-    pool_release(tiny);
-    CHECK(pool_allocate(64 * 1024) == large);
+    const BufferPoolStats before = buffer_pool_stats();
+    void* small = pool_allocate(8 * 1024);
+    CHECK(small == near);
+    void* other_small = pool_allocate(8 * 1024);
+    CHECK(other_small != large);
+    CHECK(buffer_pool_stats().fresh == before.fresh + 1);
+    CHECK(pool_allocate(32 * 1024) == large);
     pool_release(large);
+    pool_release(small);
+    pool_release(other_small);
+  });
+}
+
+TEST_CASE("buffer pool: pool_trim frees the free value buffers and keeps those in use") {
+  on_fresh_thread([] {
+    void* kept = pool_allocate(4096);
+    void* freed = pool_allocate(8192);
+    pool_release(freed);
+    CHECK(buffer_pool_stats().cached_bytes == 8192);
+    pool_trim();
+    CHECK(buffer_pool_stats().cached_bytes == 0);
+    const BufferPoolStats before = buffer_pool_stats();
+    void* again = pool_allocate(8192);  // a fresh buffer: the pool had none left
+    CHECK(buffer_pool_stats().fresh == before.fresh + 1);
+    pool_release(again);
+    pool_release(kept);  // still a buffer of the pool: it joins the free ones
+    CHECK(buffer_pool_stats().cached_bytes == 8192 + 4096);
   });
 }
 
