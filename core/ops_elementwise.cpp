@@ -30,7 +30,16 @@ void same_shape_grad(const Tensor& t, const Tensor& g, const T* pa, const T* pb,
   }
 }
 
+// grad(a, b, g) at one broadcast position; Unchanged's is g, read without a's or b's values.
+template <class T, class Grad>
+T contribution(Grad grad, const T* pa, std::size_t ia, const T* pb, std::size_t ib, T g) {
+  if constexpr (std::is_same_v<Grad, Unchanged>) return g;
+  else return grad(pa[ia], pb[ib], g);
+}
+
 // value(a, b); grad_a(a, b, g) and grad_b(a, b, g) are the contributions to each input.
+// When both are Unchanged (add), the backward reads no input's values: they are released
+// as soon as nothing else holds them (a residual's branch, core/op.hpp Reads).
 template <class T, class Value, class GradA, class GradB>
 Tensor binary(const char* op, const Tensor& a, const Tensor& b, Value value, GradA grad_a,
               GradB grad_b) {
@@ -50,11 +59,12 @@ Tensor binary(const char* op, const Tensor& a, const Tensor& b, Value value, Gra
       po[i] = value(pa[ia], pb[ib]);
     });
   }
+  constexpr bool reads = !std::is_same_v<GradA, Unchanged> || !std::is_same_v<GradB, Unchanged>;
   record(out, op, {a, b}, [sa, sb, out_shape, grad_a, grad_b](const Tensor& g, const Inputs& in) {
     const Tensor& a = in[0];
     const Tensor& b = in[1];
-    const T* pa = a.data<T>();
-    const T* pb = b.data<T>();
+    const T* pa = reads ? a.data<T>() : nullptr;
+    const T* pb = reads ? b.data<T>() : nullptr;
     const T* pg = g.data<T>();
     if (a.shape() == b.shape()) {
       if (a.requires_grad()) same_shape_grad<T>(a, g, pa, pb, grad_a);
@@ -71,10 +81,10 @@ Tensor binary(const char* op, const Tensor& a, const Tensor& b, Value value, Gra
     T* gb = b.requires_grad() && !pass_b ? b.grad_buffer<T>() : nullptr;
     if (!ga && !gb) return;
     detail::strided_loop(out_shape, sa, sb, [&](std::size_t i, std::size_t ia, std::size_t ib) {
-      if (ga) ga[ia] += grad_a(pa[ia], pb[ib], pg[i]);
-      if (gb) gb[ib] += grad_b(pa[ia], pb[ib], pg[i]);
+      if (ga) ga[ia] += contribution(grad_a, pa, ia, pb, ib, pg[i]);
+      if (gb) gb[ib] += contribution(grad_b, pa, ia, pb, ib, pg[i]);
     });
-  });
+  }, reads ? Reads::all() : Reads::none());
   return out;
 }
 

@@ -84,6 +84,31 @@ TEST_CASE("release: a linear's output that only gelu consumes goes when its hand
   CHECK(block.b1.grad().defined());
 }
 
+TEST_CASE("release: a residual's branch and stream, which only add and layer_norm consume, go") {
+  Rng rng(6);
+  Block block(rng);
+  Tensor stream = add(block.x, block.x);  // an add saves nothing of its own output
+  Tensor branch = linear(block.x, block.w1, block.b1);
+  branch = linear(branch, block.w2, block.b2);
+  const std::weak_ptr<Storage> branch_values = values_of(branch);
+  const std::weak_ptr<Storage> stream_values = values_of(stream);
+  Tensor sum_of_both = add(stream, branch);
+  const Tensor normalized = layer_norm(stream, Tensor(), Tensor());
+  branch = Tensor();
+  stream = Tensor();
+  CHECK(branch_values.expired());
+  CHECK(stream_values.expired());
+  SUBCASE("sub reads its inputs: they stay") {
+    Tensor kept = linear(block.x, block.w1, block.b1);
+    const std::weak_ptr<Storage> kept_values = values_of(kept);
+    const Tensor difference = sub(kept, kept);
+    kept = Tensor();
+    CHECK_FALSE(kept_values.expired());
+  }
+  sum(mul(sum_of_both, sum_of_both)).backward();
+  CHECK(block.w2.grad().defined());
+}
+
 TEST_CASE("release: values a backward may read stay") {
   Rng rng(2);
   Block block(rng);
