@@ -246,6 +246,31 @@ TEST_CASE("linear_stacked and attention_packed: two threads give the one-thread 
   }
 }
 
+TEST_CASE("attention_packed: causal blocks with key padding and dropout, two threads give one thread's bits") {
+  // T = 97: three row blocks (32, 32, 33 rows); 64 (batch, head) pairs, enough to split.
+  const std::size_t B = 32, T = 97, H = 2, D = 4;
+  std::vector<std::uint8_t> pad(B * T, 0);
+  for (std::size_t b = 0; b < B; ++b) pad[b * T + (b * 7) % T] = pad[b * T + 32] = 1;
+  auto run = [&] {
+    Rng rng(8);
+    Tensor qkv = rand64({B, T, 3 * H * D}, 50).requires_grad_();
+    AttentionOptions o = mode_options(3, 0.5, pad, rng);
+    o.key_padding = &pad;
+    Tensor probs;
+    o.probabilities = &probs;
+    const Tensor y = attention_packed(qkv, o);
+    weighed(y).backward();
+    return std::vector<std::vector<double>>{y.to_vector(), probs.to_vector(), qkv.grad().to_vector()};
+  };
+  const auto one = run();
+  ParallelScope scope(2);
+  const auto two = run();
+  for (std::size_t i = 0; i < one.size(); ++i) {
+    CAPTURE(i);
+    CHECK(two[i] == one[i]);
+  }
+}
+
 TEST_CASE("linear_stacked and attention_packed: errors name the problem") {
   const Tensor x = Tensor::zeros({2, 4});
   CHECK_THROWS_WITH_AS(linear_stacked(x, {}), "linear_stacked: needs at least one weight, got none",
