@@ -109,8 +109,14 @@ TEST_CASE("buffer pool: allocate_shared with PoolAllocator gives its block back 
 }
 
 TEST_CASE("buffer pool: blocks released on another thread join that thread's pool") {
-  void* buffer = pool_allocate(4096);
-  void* block = small_allocate(64);
+  // Allocated on a fresh thread, whose empty pool cannot serve 4096 bytes from a larger
+  // buffer that tests run before this one left in this thread's.
+  void* buffer = nullptr;
+  void* block = nullptr;
+  std::thread([&] {
+    buffer = pool_allocate(4096);
+    block = small_allocate(64);
+  }).join();
   std::size_t cached = 0, small_cached = 0;
   std::thread other([&] {
     pool_release(buffer);
