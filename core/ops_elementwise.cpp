@@ -52,8 +52,10 @@ Tensor binary(const char* op, const Tensor& a, const Tensor& b, Value value, Gra
   const std::size_t n = out.numel();
   const detail::Strides sa = detail::broadcast_strides(a.shape(), out_shape);
   const detail::Strides sb = detail::broadcast_strides(b.shape(), out_shape);
-  if (same) {
-    for (std::size_t i = 0; i < n; ++i) po[i] = value(pa[i], pb[i]);
+  if (same) {  // a residual add: split over the threads, each element as on one
+    detail::parallel_blocks(n, [=](std::size_t begin, std::size_t end) {
+      for (std::size_t i = begin; i < end; ++i) po[i] = value(pa[i], pb[i]);
+    });
   } else {
     detail::strided_loop(out_shape, sa, sb, [&](std::size_t i, std::size_t ia, std::size_t ib) {
       po[i] = value(pa[ia], pb[ib]);

@@ -1,6 +1,6 @@
 // The per-thread pool and what runs on it: parallel_for covers every index once, inline
-// without a scope; gemm split over two threads gives the unsplit products; attention at two
-// threads is bit for bit the one-thread result; separate threads with their own scopes
+// without a scope; gemm split over two threads gives the unsplit products; attention and the
+// same-shape binary ops at two threads are bit for bit the one-thread result; separate threads with their own scopes
 // (ablate's several Trainers in one process) do not disturb each other.
 #include <doctest/doctest.h>
 
@@ -126,6 +126,29 @@ TEST_CASE("attention: two threads give the one-thread result bit for bit") {
     CHECK(two.dq == one.dq);
     CHECK(two.dk == one.dk);
     CHECK(two.dv == one.dv);
+  }
+}
+
+TEST_CASE("binary ops of one shape: two threads give the one-thread result bit for bit") {
+  // Past the 65536 elements from which a pass splits, and not a whole number of blocks.
+  const std::size_t n = 3 * 65536 + 13;
+  const std::vector<float> xs = random_floats(n, 3), ys = random_floats(n, 4);
+  auto run = [&](auto op) {
+    Tensor a = Tensor::from_vector(xs, {n}).requires_grad_();
+    Tensor b = (Tensor::from_vector(ys, {n}) + 3.0).detach().requires_grad_();
+    const Tensor out = op(a, b);
+    sum(mul(out, out)).backward();
+    return std::vector<std::vector<double>>{out.to_vector(), a.grad().to_vector(),
+                                            b.grad().to_vector()};
+  };
+  for (int which = 0; which < 4; ++which) {
+    CAPTURE(which);
+    auto op = [which](const Tensor& a, const Tensor& b) {
+      return which == 0 ? add(a, b) : which == 1 ? sub(a, b) : which == 2 ? mul(a, b) : div(a, b);
+    };
+    const auto one = run(op);
+    ParallelScope scope(2);
+    CHECK(run(op) == one);
   }
 }
 
