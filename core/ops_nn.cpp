@@ -40,7 +40,7 @@ Tensor softmax(const Tensor& a) {
         for (std::size_t j = 0; j < n; ++j) dot += pg[o + j] * py[o + j];
         store_grad(ga + o, fresh, n, [&](std::size_t j) { return py[o + j] * (pg[o + j] - dot); });
       }
-    });
+    }, Reads::none());  // y stands for x
     return out;
   });
 }
@@ -72,7 +72,7 @@ Tensor log_softmax(const Tensor& a) {
         detail::exp_array(py + o, p.data(), n);
         store_grad(ga + o, fresh, n, [&](std::size_t j) { return pg[o + j] - p[j] * total; });
       }
-    });
+    }, Reads::none());  // y stands for x
     return out;
   });
 }
@@ -101,7 +101,7 @@ Tensor masked_fill(const Tensor& a, const Tensor& mask, double value) {
       T* ga = in[0].grad_buffer<T>();
       for (std::size_t i = 0; i < fill.size(); ++i)
         if (!fill[i]) ga[i] += pg[i];
-    });
+    }, Reads::none());  // the mask is all it reads
     return out;
   });
 }
@@ -287,7 +287,7 @@ Tensor embedding(const Tensor& weight, const Ids& ids) {
       T* gw = in[0].grad_buffer<T>();
       for (std::size_t i = 0; i < ids.size(); ++i)
         for (std::size_t j = 0; j < width; ++j) gw[ids[i] * width + j] += pg[i * width + j];
-    });
+    }, Reads::none());  // the ids are all it reads
     return out;
   });
 }
@@ -373,7 +373,7 @@ Tensor dropout(const Tensor& a, double p, bool training, Rng& rng) {
       const T* pg = g.data<T>();
       T* ga = in[0].grad_buffer<T>();
       for (std::size_t i = 0; i < scale.size(); ++i) ga[i] += pg[i] * scale[i];
-    });
+    }, Reads::none());  // the scales are all it reads
     return out;
   });
 }

@@ -71,7 +71,7 @@ template <class T> Tensor sum_impl(const char* op, const Tensor& a, const Reduct
     const detail::Strides unused(a.dim(), 0);
     detail::strided_loop(a.shape(), r.kept_strides, unused,
                          [&](std::size_t i, std::size_t o, std::size_t) { ga[i] += scale * pg[o]; });
-  });
+  }, Reads::none());  // g alone: a sum's gradient is g spread back
   return out;
 }
 
@@ -127,7 +127,7 @@ Tensor max(const Tensor& a, const std::vector<int>& axes, bool keepdim) {
       const T* pg = g.data<T>();
       T* ga = in[0].grad_buffer<T>();
       for (std::size_t o = 0; o < argmax.size(); ++o) ga[argmax[o]] += pg[o];
-    });
+    }, Reads::none());  // the argmax is all it reads
     return out;
   });
 }

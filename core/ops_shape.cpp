@@ -30,7 +30,7 @@ Tensor gather_strided(const char* op, const Tensor& a, const Shape& out_shape,
     const Strides unused(out_shape.size(), 0);
     detail::strided_loop(out_shape, in_strides, unused,
                          [&](std::size_t i, std::size_t ia, std::size_t) { ga[ia] += pg[i]; });
-  });
+  }, Reads::none());  // g alone, moved back
   return out;
 }
 
@@ -131,7 +131,7 @@ Tensor concat(const std::vector<Tensor>& parts, int axis) {
         detail::strided_loop(p.shape(), detail::contiguous_strides(p.shape()), out_strides,
                              [&](std::size_t i, std::size_t, std::size_t io) { gp[i] += pg[io]; });
       }
-    });
+    }, Reads::none());  // g alone, cut back into the parts
     return out;
   });
 }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/buffer_pool.hpp"
@@ -187,6 +188,51 @@ TEST_CASE("release: gradients are those of the same graph with every value kept"
   for (std::size_t i = 0; i < parameters.size(); ++i) {
     CAPTURE(i);
     CHECK(parameters[i].grad().to_vector() == with_every_value[i]);
+  }
+}
+
+TEST_CASE("release: the ops whose backward reads only g or what they saved let their input go") {
+  // softmax and log_softmax keep their output, masked_fill its mask, dropout its scales,
+  // max its argmax; sum, mean, the strided copies and concat need g alone.
+  const std::vector<std::pair<const char*, Tensor (*)(const Tensor&)>> ops = {
+      {"softmax", [](const Tensor& h) { return softmax(h); }},
+      {"log_softmax", [](const Tensor& h) { return log_softmax(h); }},
+      {"masked_fill", [](const Tensor& h) {
+         static const Tensor m = Tensor::from_vector(std::vector<double>{0, 1, 0, 0, 1, 0}, {1, 6});
+         return masked_fill(h, m, -2.0);
+       }},
+      {"dropout", [](const Tensor& h) {
+         Rng rng(9);
+         return dropout(h, 0.5, true, rng);
+       }},
+      {"sum", [](const Tensor& h) { return sum(h, {1}); }},
+      {"mean", [](const Tensor& h) { return mean(h, {0}, true); }},
+      {"max", [](const Tensor& h) { return max(h, {1}); }},
+      {"transpose", [](const Tensor& h) { return transpose(h, 0, 1); }},
+      {"slice", [](const Tensor& h) { return slice(h, 1, 1, 4); }},
+      {"concat", [](const Tensor& h) { return concat({h, h}, 0); }}};
+  for (const auto& [name, op] : ops) {
+    CAPTURE(name);
+    Rng rng(11);
+    Tensor x = Tensor::randn({5, 3}, rng, DType::f64).requires_grad_();
+    Tensor w = Tensor::randn({6, 3}, rng, DType::f64).requires_grad_();
+    auto loss_and_values = [&](bool keep) {
+      Tensor h = linear(x, w);  // its own backward reads x and w, never h
+      const std::weak_ptr<Storage> values = values_of(h);
+      const Tensor y = op(h);
+      if (!keep) h = Tensor();
+      const bool released = values.expired();
+      Rng weights(12);
+      sum(mul(y, Tensor::randn(y.shape(), weights, DType::f64))).backward();
+      return released;
+    };
+    CHECK_FALSE(loss_and_values(true));
+    const std::vector<double> dx = x.grad().to_vector(), dw = w.grad().to_vector();
+    x.zero_grad();
+    w.zero_grad();
+    CHECK(loss_and_values(false));
+    CHECK(x.grad().to_vector() == dx);
+    CHECK(w.grad().to_vector() == dw);
   }
 }
 
