@@ -60,6 +60,17 @@ void train_steps(Tiny& model, qkv::optim::Optimizer& optimizer, int steps) {
   }
 }
 
+// The model and optimizer after `steps` steps, as a Trainer's checkpoint holds them.
+Checkpoint checkpoint_after(Tiny& model, qkv::optim::Optimizer& optimizer, int steps) {
+  train_steps(model, optimizer, steps);
+  Checkpoint checkpoint;
+  checkpoint.weights = model.state();
+  checkpoint.optimizer_name = optimizer.name();
+  checkpoint.optimizer = optimizer.export_state();
+  checkpoint.step = static_cast<std::size_t>(steps);
+  return checkpoint;
+}
+
 std::string temp_path(const std::string& name) {
   return std::string(QKV_BINARY_DIR) + "/" + name;
 }
@@ -84,15 +95,9 @@ TEST_CASE("checkpoint: round trip keeps weights, optimizer, RNG, config and run 
   options.type = "adam";
   options.lr = 0.01;
   auto optimizer = qkv::optim::make_optimizer(options, model.named_parameters());
-  train_steps(model, *optimizer, 3);
+  Checkpoint saved = checkpoint_after(model, *optimizer, 3);
   Rng data_rng(99);
   data_rng.normal();  // leaves a cached normal in the state
-
-  Checkpoint saved;
-  saved.weights = model.state();
-  saved.optimizer_name = optimizer->name();
-  saved.optimizer = optimizer->export_state();
-  saved.step = 3;
   saved.rng_states["data"] = data_rng.state();
   saved.config_yaml = "name: tiny\nseed: 7\n# a comment: with \"quotes\"\n";
   saved.task_state = "{\"vocabulary\": [\"a\", \"é\"]}\n";
@@ -140,12 +145,7 @@ TEST_CASE("checkpoint: the streamed file is byte for byte encode_checkpoint's") 
   qkv::optim::OptimizerOptions options;
   options.type = "adam";
   auto optimizer = qkv::optim::make_optimizer(options, model.named_parameters());
-  train_steps(model, *optimizer, 2);
-  Checkpoint saved;
-  saved.weights = model.state();
-  saved.optimizer_name = optimizer->name();
-  saved.optimizer = optimizer->export_state();
-  saved.step = 2;
+  Checkpoint saved = checkpoint_after(model, *optimizer, 2);
   saved.rng_states["data"] = rng.state();
   saved.config_yaml = "name: streamed\n";
   saved.vocabulary = {"<pad>", "<sep>", "<eos>", "a"};
