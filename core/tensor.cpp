@@ -150,6 +150,8 @@ std::size_t Tensor::numel() const { return node_of(node_).numel; }
 
 DType Tensor::dtype() const { return node_of(node_).dtype; }
 
+namespace {
+
 // Only a backward can reach a node whose values were released (every handle to it is
 // gone): one that reads an input it declared it does not.
 [[noreturn]] void released_error(const Node& n) {
@@ -161,6 +163,8 @@ DType Tensor::dtype() const { return node_of(node_).dtype; }
       "record() that its backward does not read them); a backward that reads an input's values "
       "must list it in its Reads (core/op.hpp)");
 }
+
+}  // namespace
 
 template <class T> T* Tensor::data() {
   const Node& n = node_of(node_);
