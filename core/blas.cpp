@@ -1,10 +1,19 @@
-// gemm over raw row-major buffers through xtensor-blas's bundled cxxblas, which calls
-// OpenBLAS's cblas_?gemm directly: no copies, no allocation. (blas_threads.cpp includes
-// <cblas.h> for the thread count; the two headers cannot share a file.) Under a
-// ParallelScope a large product is split over the pool by rows or columns of C, each part
-// one single-threaded gemm (OpenBLAS itself then runs on one thread).
+// gemm over raw row-major buffers. A float product of at least kOneDnnMacs multiply-adds
+// goes to oneDNN's dnnl_sgemm, whose AVX-512 kernels run the step's linear-layer shapes
+// 5-30% faster than OpenBLAS on this machine (bench/README.md, "Which sgemm"); smaller
+// products (attention's per-head ones, every tiny-size one) and every double product go to
+// OpenBLAS through xtensor-blas's bundled cxxblas, whose small-matrix kernels win there.
+// Neither copies or allocates on our side. (blas_threads.cpp includes <cblas.h> for the
+// thread count; the two headers cannot share a file.) Under a ParallelScope a large product
+// is split over the pool by rows or columns of C, each part one single-threaded gemm.
 #include "core/blas.hpp"
 
+#include <dnnl.h>
+#include <omp.h>
+
+#include <stdexcept>
+#include <string>
+#include <type_traits>
 #include <xtensor-blas/xblas.hpp>
 
 #include "core/parallel.hpp"
@@ -18,12 +27,32 @@ namespace {
 constexpr std::size_t kSplitMacs = std::size_t{1} << 22;
 // Parts are cut at multiples of this many rows or columns (OpenBLAS's register blocks).
 constexpr std::size_t kSplitAlign = 16;
+// Float products of at least this many multiply-adds run in oneDNN (measured per shape:
+// below it, OpenBLAS is as fast or faster, and at the tiny size the two are level).
+constexpr std::size_t kOneDnnMacs = std::size_t{1} << 22;
+
+// oneDNN threads through OpenMP (Debian builds it on libgomp). Every call here is already
+// one thread's part of the product, so each calling thread asks OpenMP for one thread once:
+// the setting is per thread, and left alone oneDNN would start a team of nproc in every
+// part and oversubscribe the cores.
+void onednn_sgemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k,
+                  float alpha, const float* a, std::size_t lda, const float* b, std::size_t ldb,
+                  float beta, float* c, std::size_t ldc) {
+  static thread_local const bool one_thread = (omp_set_num_threads(1), true);
+  (void)one_thread;
+  const auto dim = [](std::size_t extent) { return static_cast<dnnl_dim_t>(extent); };
+  const dnnl_status_t status =
+      dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', dim(m), dim(n), dim(k), alpha, a,
+                 dim(lda), b, dim(ldb), beta, c, dim(ldc));
+  if (status != dnnl_success)
+    throw std::runtime_error("gemm: oneDNN's dnnl_sgemm failed with status " +
+                             std::to_string(static_cast<int>(status)));
+}
 
 template <class T>
-void gemm_call(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha,
-               const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta, T* c,
-               std::size_t ldc) {
-  if (m == 0 || n == 0) return;
+void openblas_gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k,
+                   T alpha, const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta,
+                   T* c, std::size_t ldc) {
   using index = xt::blas_index_t;
   cxxblas::gemm<index>(cxxblas::StorageOrder::RowMajor,
                        trans_a ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
@@ -31,6 +60,24 @@ void gemm_call(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::si
                        static_cast<index>(m), static_cast<index>(n), static_cast<index>(k), alpha,
                        a, static_cast<index>(lda), b, static_cast<index>(ldb), beta, c,
                        static_cast<index>(ldc));
+}
+
+// The library is chosen by the whole product, before any split, so that every part of it
+// runs the same kernels as the unsplit product does at one thread.
+template <class T>
+bool uses_onednn(std::size_t m, std::size_t n, std::size_t k) {
+  return std::is_same_v<T, float> && m * n * k >= kOneDnnMacs;
+}
+
+template <class T>
+void gemm_call(bool onednn, bool trans_a, bool trans_b, std::size_t m, std::size_t n,
+               std::size_t k, T alpha, const T* a, std::size_t lda, const T* b, std::size_t ldb,
+               T beta, T* c, std::size_t ldc) {
+  if (m == 0 || n == 0) return;
+  if constexpr (std::is_same_v<T, float>) {
+    if (onednn) return onednn_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+  openblas_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 // The part [begin, end) of the axis being split, at a multiple of kSplitAlign.
@@ -49,8 +96,9 @@ void gemm_impl(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::si
   const std::size_t threads = parallel_threads();
   const bool by_rows = m >= n;
   const std::size_t extent = by_rows ? m : n;
+  const bool onednn = uses_onednn<T>(m, n, k);
   if (threads <= 1 || m * n * k < kSplitMacs || extent < 2 * kSplitAlign) {
-    gemm_call(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    gemm_call(onednn, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
   parallel_tasks(threads, [&](std::size_t part) {
@@ -59,11 +107,11 @@ void gemm_impl(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::si
     if (begin == end) return;
     if (by_rows) {  // rows of op(A): rows of A, or columns of a transposed A
       const T* a_part = trans_a ? a + begin : a + begin * lda;
-      gemm_call(trans_a, trans_b, end - begin, n, k, alpha, a_part, lda, b, ldb, beta,
+      gemm_call(onednn, trans_a, trans_b, end - begin, n, k, alpha, a_part, lda, b, ldb, beta,
                 c + begin * ldc, ldc);
     } else {  // columns of op(B): columns of B, or rows of a transposed B
       const T* b_part = trans_b ? b + begin * ldb : b + begin;
-      gemm_call(trans_a, trans_b, m, end - begin, k, alpha, a, lda, b_part, ldb, beta,
+      gemm_call(onednn, trans_a, trans_b, m, end - begin, k, alpha, a, lda, b_part, ldb, beta,
                 c + begin, ldc);
     }
   });

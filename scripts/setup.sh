@@ -5,7 +5,7 @@ set -euo pipefail
 
 QKV_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 QKV_PACKAGES=(g++ cmake make ccache libxtensor-dev libxtensor-blas-dev libopenblas-dev
-              liblapack-dev doctest-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
+              libdnnl-dev liblapack-dev doctest-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
               libfmt-dev zlib1g-dev)
 
 # The MPI build's packages besides (scripts/test.sh --mpi).

@@ -7,6 +7,8 @@
 //     bookkeeping (nodes, shapes, inputs, backward closures, the walk's lists) from its
 //     small-block pool (core/buffer_pool.hpp), at batch 2 and at batch 16 alike, and on
 //     two threads at batch 64, where the gemms, GELU and attention split over the pool.
+// (Inside each large float gemm oneDNN takes one scratch buffer from malloc, not from
+// operator new: it is the library's, outside qkv's pools, and is not counted here.)
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
