@@ -11,7 +11,7 @@ and reports the median of --runs runs of each. Prints the table and writes bench
 What is measured, per run:
   qkv      ms/step from metrics.jsonl's tokens_per_s, which the trainer measures over the
            training steps alone (batch sampling included, evaluation and checkpoints not);
-           the first log window is skipped (warm-up). Threads: `train.threads` (OpenBLAS).
+           the first log window is skipped (warm-up). Threads: `train.threads` (qkv's pool).
   PyTorch  bench/torch_ref.py's throughput mode (batch sampling included, warm-up steps
            untimed), under Debian's /usr/bin/python3 and python3-torch. Threads: 1 thread is
            1 intra-op and 1 OpenBLAS thread; 2 threads is its best 2-core setting, 1 intra-op
@@ -32,11 +32,12 @@ GEMM FLOPs of one training step, counted from the shapes (N = B*T tokens, dh = d
   Embedding lookups, layer norm, GELU, softmax, the loss and Adam are not GEMMs and are not
   counted. This is torch_ref.py's flops_per_token times B*T.
 
-The sgemm peak: OpenBLAS's cblas_sgemm called through ctypes on 2048 x 2048 float32
-matrices at 1 thread, best of 12 calls, once before and once after the runs (the best
-of both is the peak). It is the very libopenblas that the qkv binary loads (found with ldd),
-so the share says how close a training step comes to its own GEMM kernel's ceiling on this
-core; numpy or torch could reach another BLAS through Debian's alternatives.
+The sgemm peak: OpenBLAS's cblas_sgemm and oneDNN's dnnl_sgemm, each called through ctypes
+on 2048 x 2048 float32 matrices at 1 thread, best of 12 calls, once before and once after the
+runs; the fastest of all is the peak. They are the very libraries the qkv binary loads (found
+with ldd), so the share says how close a training step comes to the faster of its own GEMM
+kernels' ceilings on this core; numpy or torch could reach another BLAS through Debian's
+alternatives.
 """
 import argparse
 import ctypes
@@ -208,51 +209,99 @@ def torch_version():
     return probe.stdout.strip() if probe.returncode == 0 else None
 
 
-def openblas_path(qkv):
-    """The libopenblas the qkv binary loads, or the system's when ldd does not name one
-    (e.g. a static build)."""
+def linked_library(qkv, stem):
+    """The lib<stem> shared library the qkv binary loads, or the system's when ldd does not
+    name one (e.g. a static build)."""
     ldd = subprocess.run(["ldd", qkv], capture_output=True, text=True)
     for line in ldd.stdout.splitlines():
         parts = line.split()
-        if parts and "openblas" in parts[0] and "=>" in parts:
+        if parts and parts[0].startswith(f"lib{stem}") and "=>" in parts:
             return parts[parts.index("=>") + 1]
-    found = ctypes.util.find_library("openblas")
+    found = ctypes.util.find_library(stem)
     if found is None:
-        sys.exit(f"compare.py: found no libopenblas (ldd {qkv} names none, nor does the "
+        sys.exit(f"compare.py: found no lib{stem} (ldd {qkv} names none, nor does the "
                  f"system) to measure the sgemm peak with")
     return found
 
 
 class Sgemm:
-    """cblas_sgemm of one libopenblas at 1 thread on n x n float32 matrices."""
-    ROW_MAJOR, NO_TRANS = 101, 111
+    """One library's float32 gemm at 1 thread, called through ctypes on row-major buffers:
+    C = op(A) op(B). qkv runs its large float products in oneDNN and the rest in OpenBLAS
+    (core/blas.cpp); bench/gemm_libraries.py compares the two at the step's shapes."""
     CALLS = 12  # about 0.1 s each at the peak: the best of them is the quietest moment
 
-    def __init__(self, library, n=2048):
+    def __init__(self, library):
         self.lib = ctypes.CDLL(library)
-        self.lib.openblas_set_num_threads(1)
-        self.lib.openblas_get_config.restype = ctypes.c_char_p
-        self.config = self.lib.openblas_get_config().decode()
-        self.n = n
-        matrix = ctypes.c_float * (n * n)
-        self.a, self.b, self.c = matrix(), matrix(), matrix()
-        for i in range(0, n * n, 97):  # nonzero entries; the values do not change the time
-            self.a[i] = self.b[i] = 1.0
 
-    def call(self):
-        n = self.n
-        self.lib.cblas_sgemm(self.ROW_MAJOR, self.NO_TRANS, self.NO_TRANS, n, n, n,
-                             ctypes.c_float(1.0), self.a, n, self.b, n, ctypes.c_float(0.0),
-                             self.c, n)
-
-    def best_gflops(self):
-        self.call()  # warm-up: thread setup, page faults of C
+    def best_gflops(self, n=2048):
+        """The peak: the fastest of CALLS n x n products (after one warm-up call)."""
+        a, b, c = (matrix(n * n) for _ in range(3))
+        self.gemm(False, False, n, n, n, a, b, c)  # warm-up: JIT or thread setup, page faults
         best = float("inf")
         for _ in range(self.CALLS):
             start = time.perf_counter()
-            self.call()
+            self.gemm(False, False, n, n, n, a, b, c)
             best = min(best, time.perf_counter() - start)
-        return 2.0 * self.n ** 3 / best / 1e9
+        return 2.0 * n ** 3 / best / 1e9
+
+
+def matrix(size):
+    """A float32 buffer with a sprinkling of ones (the values do not change the time)."""
+    m = (ctypes.c_float * size)()
+    for i in range(0, size, 97):
+        m[i] = 1.0
+    return m
+
+
+class OpenBlasSgemm(Sgemm):
+    ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+
+    def __init__(self, library):
+        super().__init__(library)
+        self.lib.openblas_set_num_threads(1)
+        self.lib.openblas_get_config.restype = ctypes.c_char_p
+        config = self.lib.openblas_get_config().decode()
+        self.name = f"OpenBLAS's cblas_sgemm (`{library}`, {config})"
+
+    def gemm(self, trans_a, trans_b, m, n, k, a, b, c):
+        def op(trans):
+            return self.TRANS if trans else self.NO_TRANS
+        self.lib.cblas_sgemm(self.ROW_MAJOR, op(trans_a), op(trans_b), m, n, k,
+                             ctypes.c_float(1.0), a, m if trans_a else k, b,
+                             k if trans_b else n, ctypes.c_float(0.0), c, n)
+
+
+class OneDnnSgemm(Sgemm):
+    def __init__(self, library):
+        # oneDNN threads through OpenMP, which reads OMP_NUM_THREADS once, when it loads.
+        os.environ["OMP_NUM_THREADS"] = "1"
+        super().__init__(library)
+        self.lib.dnnl_version.restype = ctypes.POINTER(ctypes.c_int * 3)
+        major, minor, patch = self.lib.dnnl_version().contents
+        self.name = f"oneDNN's dnnl_sgemm (`{library}`, {major}.{minor}.{patch})"
+
+    def gemm(self, trans_a, trans_b, m, n, k, a, b, c):
+        def op(trans):
+            return ctypes.c_char(b"T" if trans else b"N")
+        dim = ctypes.c_int64
+        status = self.lib.dnnl_sgemm(op(trans_a), op(trans_b), dim(m), dim(n), dim(k),
+                                     ctypes.c_float(1.0), a, dim(m if trans_a else k), b,
+                                     dim(k if trans_b else n), ctypes.c_float(0.0), c, dim(n))
+        if status != 0:
+            sys.exit(f"compare.py: dnnl_sgemm failed with status {status}")
+
+
+def libraries(qkv):
+    """Both sgemms, from the very libraries the qkv binary loads."""
+    return (OpenBlasSgemm(linked_library(qkv, "openblas")),
+            OneDnnSgemm(linked_library(qkv, "dnnl")))
+
+
+def measure_peaks(sgemms, peaks, when):
+    """Appends each library's best GFLOP/s now to peaks[name]."""
+    for sgemm in sgemms:
+        peaks.setdefault(sgemm.name, []).append(sgemm.best_gflops())
+        print(f"{sgemm.name}: {peaks[sgemm.name][-1]:.1f} GFLOP/s {when} the runs", flush=True)
 
 
 def cpu_model():
@@ -347,6 +396,8 @@ def sizes_table(sizes):
 
 def report(context, sizes, cells):
     c = context
+    peak_lines = "\n".join(f"  - {name}: {before:.1f} / {after:.1f}"
+                           for name, (before, after) in c["peaks"].items())
     torch_line = (f"PyTorch {c['torch']} (Debian python3-torch under {TORCH_PYTHON}); threads: "
                   f"1 is 1 intra-op + 1 OpenBLAS thread, 2 is 1 intra-op + 2 OpenBLAS threads"
                   if c["torch"] else
@@ -362,9 +413,10 @@ Written by `bench/compare.py`; bench/README.md says what each column means.
 - {torch_line}
 - CPU: {c['cpu']}, {os.cpu_count()} logical CPUs; load average (1, 5, 15 min)
   {c['load_before']} before the runs, {c['load_after']} after
-- sgemm peak at 1 thread: **{c['peak']:.1f} GFLOP/s**, the best of {Sgemm.CALLS} cblas_sgemm
-  calls on {c['sgemm_n']}² float32 before the runs ({c['peak_before']:.1f}) and {Sgemm.CALLS}
-  after ({c['peak_after']:.1f}), in `{c['openblas']}` ({c['openblas_config']})
+- sgemm peak at 1 thread: **{c['peak']:.1f} GFLOP/s**, the fastest of {Sgemm.CALLS} calls on
+  2048² float32 before the runs and {Sgemm.CALLS} after, in each library qkv's products run in
+  (GFLOP/s before / after):
+{peak_lines}
 - Each cell: the median of {c['runs']} run(s) of each side, qkv and PyTorch alternating;
   ratio = qkv tokens/s / PyTorch tokens/s (above 1: qkv is faster)
 
@@ -431,17 +483,15 @@ def main():
     context = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
                "commit": git_commit(), "qkv": args.qkv, "qkv_version": qkv_version(args.qkv),
                "cpu": cpu_model(), "runs": args.runs, "load_before": load_average(),
-               "torch": torch_version(), "openblas": openblas_path(args.qkv)}
+               "torch": torch_version(), "peaks": {}}
     if context["torch"] is None:
         print(f"compare.py: PyTorch is absent (no `import torch` under {TORCH_PYTHON}; Debian's "
               f"python3-torch provides it): reporting qkv alone", flush=True)
-    sgemm = Sgemm(context["openblas"])
-    context["sgemm_n"], context["openblas_config"] = sgemm.n, sgemm.config
-    context["peak_before"] = sgemm.best_gflops()
-    print(f"sgemm peak before the runs: {context['peak_before']:.1f} GFLOP/s", flush=True)
+    sgemms = libraries(args.qkv)
+    measure_peaks(sgemms, context["peaks"], "before")
     cells = measure(args, sizes, context["torch"] is not None)
-    context["peak_after"] = sgemm.best_gflops()
-    context["peak"] = max(context["peak_before"], context["peak_after"])
+    measure_peaks(sgemms, context["peaks"], "after")
+    context["peak"] = max(max(both) for both in context["peaks"].values())
     publish(context, started, lambda: report(context, sizes, cells), args.out)
 
 
