@@ -4,9 +4,11 @@
 set -euo pipefail
 
 QKV_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# ocl-icd-opencl-dev: Debian's oneDNN is built with an OpenCL GPU runtime, so its CMake
+# package looks for OpenCL; libdnnl-dev only recommends it.
 QKV_PACKAGES=(g++ cmake make ccache libxtensor-dev libxtensor-blas-dev libopenblas-dev
-              libdnnl-dev liblapack-dev doctest-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
-              libfmt-dev zlib1g-dev)
+              libdnnl-dev ocl-icd-opencl-dev liblapack-dev doctest-dev libyaml-cpp-dev
+              nlohmann-json3-dev libcli11-dev libfmt-dev zlib1g-dev)
 
 # The MPI build's packages besides (scripts/test.sh --mpi).
 QKV_MPI_PACKAGES=(libopenmpi-dev openmpi-bin)
