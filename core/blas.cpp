@@ -1,15 +1,14 @@
 // gemm over raw row-major buffers. A float product of at least kOneDnnMacs multiply-adds
-// goes to oneDNN's dnnl_sgemm, whose AVX-512 kernels run the step's linear-layer shapes
-// 5-30% faster than OpenBLAS on this machine (bench/README.md, "Which sgemm"); smaller
-// products (attention's per-head ones, every tiny-size one) and every double product go to
-// OpenBLAS through xtensor-blas's bundled cxxblas, whose small-matrix kernels win there.
-// Neither copies or allocates on our side. (blas_threads.cpp includes <cblas.h> for the
-// thread count; the two headers cannot share a file.) Under a ParallelScope a large product
-// is split over the pool by rows or columns of C, each part one single-threaded gemm.
+// goes to oneDNN's dnnl_sgemm, whose AVX-512 kernels run nearly every linear-layer shape of
+// a step 1.1-1.4x faster than OpenBLAS on this machine (bench/README.md, "which sgemm").
+// Smaller products (attention's per-head ones, every tiny-size one) and every double
+// product go to OpenBLAS through xtensor-blas's bundled cxxblas, whose small-matrix kernels
+// win there. Neither copies or allocates on our side. (blas_threads.cpp includes <cblas.h>
+// for the thread count; the two headers cannot share a file.) Under a ParallelScope a large
+// product is split over the pool by rows or columns of C, each part one single-threaded gemm.
 #include "core/blas.hpp"
 
 #include <dnnl.h>
-#include <omp.h>
 
 #include <stdexcept>
 #include <string>
@@ -17,6 +16,11 @@
 #include <xtensor-blas/xblas.hpp>
 
 #include "core/parallel.hpp"
+
+// OpenMP's omp_set_num_threads, from the libgomp that Debian's oneDNN runs on (core links
+// it by name). Declared here, not through <omp.h>: clang keeps its omp.h in another package
+// (libomp-dev), which the fuzz build's `apt-get install clang` does not bring.
+extern "C" void omp_set_num_threads(int threads);
 
 namespace qkv::core {
 
