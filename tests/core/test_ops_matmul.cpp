@@ -1,5 +1,6 @@
-// matmul and linear: forward against a naive triple loop, every transpose combination,
-// broadcast batch axes, and gradient checks.
+// gemm and matmul and linear: forward against a naive triple loop, every transpose
+// combination (in OpenBLAS and, for a large float product, in oneDNN), broadcast batch axes,
+// and gradient checks.
 #include <doctest/doctest.h>
 
 #include "core/blas.hpp"
@@ -35,6 +36,39 @@ TEST_CASE("gemm: strided slices with leading dimensions, float and double") {
   std::vector<double> ad = {1, 2, 3, 4}, bd = {1, 0, 0, 1}, cd(4, 0.0);
   gemm(true, false, 2, 2, 2, 2.0, ad.data(), 2, bd.data(), 2, 0.0, cd.data(), 2);
   CHECK(cd == std::vector<double>{2, 6, 4, 8});
+}
+
+TEST_CASE("gemm: a float product large enough for oneDNN, strided, with alpha and beta") {
+  // 160 x 130 x 210 is above core/blas.cpp's 4M multiply-adds, so it runs in oneDNN, the
+  // library every Linear of the small and medium sizes uses: each operand sits in a wider
+  // buffer (leading dimensions past its width), C accumulates (beta 1), and C's padding
+  // columns must stay untouched.
+  const std::size_t m = 160, n = 130, k = 210, pad = 3;
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      CAPTURE(ta);
+      CAPTURE(tb);
+      const std::size_t a_rows = ta ? k : m, a_cols = ta ? m : k;
+      const std::size_t b_rows = tb ? n : k, b_cols = tb ? k : n;
+      const std::size_t lda = a_cols + pad, ldb = b_cols + pad, ldc = n + pad;
+      std::vector<float> a(a_rows * lda), b(b_rows * ldb), c(m * ldc);
+      for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i % 17) / 8 - 1;
+      for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>(i % 13) / 6 - 1;
+      for (std::size_t i = 0; i < c.size(); ++i) c[i] = static_cast<float>(i % 7);
+      const std::vector<float> c0 = c;
+      gemm(ta, tb, m, n, k, 0.5f, a.data(), lda, b.data(), ldb, 1.0f, c.data(), ldc);
+      for (std::size_t i = 0; i < m; ++i) {
+        for (std::size_t j = 0; j < n; ++j) {
+          double sum = 0;
+          for (std::size_t p = 0; p < k; ++p)
+            sum += double(ta ? a[p * lda + i] : a[i * lda + p]) *
+                   (tb ? b[j * ldb + p] : b[p * ldb + j]);
+          CHECK(c[i * ldc + j] == doctest::Approx(c0[i * ldc + j] + 0.5 * sum).epsilon(1e-5));
+        }
+        for (std::size_t j = n; j < ldc; ++j) CHECK(c[i * ldc + j] == c0[i * ldc + j]);
+      }
+    }
+  }
 }
 
 TEST_CASE("matmul: 2-D forward matches the definition for every transpose combination") {
