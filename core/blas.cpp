@@ -10,9 +10,11 @@
 
 #include <dnnl.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <vector>
 #include <xtensor-blas/xblas.hpp>
 
 #include "core/parallel.hpp"
@@ -95,13 +97,12 @@ std::size_t split_point(std::size_t extent, std::size_t part, std::size_t parts)
 // C's rows (when m >= n) or columns split into one part per thread. Each element of C is
 // the same k-sum as unsplit; the parts depend only on the shape and the thread count.
 template <class T>
-void gemm_impl(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha,
-               const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta, T* c,
-               std::size_t ldc) {
+void gemm_split(bool onednn, bool trans_a, bool trans_b, std::size_t m, std::size_t n,
+                std::size_t k, T alpha, const T* a, std::size_t lda, const T* b, std::size_t ldb,
+                T beta, T* c, std::size_t ldc) {
   const std::size_t threads = parallel_threads();
   const bool by_rows = m >= n;
   const std::size_t extent = by_rows ? m : n;
-  const bool onednn = uses_onednn<T>(m, n, k);
   if (threads <= 1 || m * n * k < kSplitMacs || extent < 2 * kSplitAlign) {
     gemm_call(onednn, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
@@ -120,6 +121,50 @@ void gemm_impl(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::si
                 c + begin, ldc);
     }
   });
+}
+
+// oneDNN's Aᵀ B is slow when C is taller than it is wide. At a step's weight gradients
+// (dW = dYᵀ X of a layer that widens, d_out > d_in, summed over the B*T token rows) it runs
+// at 60-75 GFLOP/s, against about 100 for the same product transposed (bench/README.md,
+// "which sgemm"). Such a product is computed as Cᵀ = Bᵀ A into a scratch of the calling
+// thread's and then added into C transposed: one more pass over C, a megabyte at medium.
+bool via_transpose(bool onednn, bool trans_a, bool trans_b, std::size_t m, std::size_t n) {
+  return onednn && trans_a && !trans_b && m > n;
+}
+
+// C = alpha * Sᵀ + beta * C for S (n, m), in square tiles so that both are read along
+// cache lines. beta = 0 overwrites C without reading it, as gemm does.
+void add_transposed(std::size_t m, std::size_t n, float alpha, const float* s, float beta,
+                    float* c, std::size_t ldc) {
+  constexpr std::size_t tile = 32;
+  for (std::size_t i0 = 0; i0 < m; i0 += tile)
+    for (std::size_t j0 = 0; j0 < n; j0 += tile)
+      for (std::size_t i = i0; i < std::min(i0 + tile, m); ++i)
+        for (std::size_t j = j0; j < std::min(j0 + tile, n); ++j) {
+          const float product = alpha * s[j * m + i];
+          c[i * ldc + j] = beta == 0.0f ? product : product + beta * c[i * ldc + j];
+        }
+}
+
+void gemm_via_transpose(std::size_t m, std::size_t n, std::size_t k, float alpha,
+                        const float* a, std::size_t lda, const float* b, std::size_t ldb,
+                        float beta, float* c, std::size_t ldc) {
+  thread_local std::vector<float> scratch;  // grows to the largest such C once, then reused
+  if (scratch.size() < m * n) scratch.resize(m * n);
+  gemm_split(true, true, false, n, m, k, 1.0f, b, ldb, a, lda, 0.0f, scratch.data(), m);
+  add_transposed(m, n, alpha, scratch.data(), beta, c, ldc);
+}
+
+template <class T>
+void gemm_impl(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha,
+               const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta, T* c,
+               std::size_t ldc) {
+  const bool onednn = uses_onednn<T>(m, n, k);
+  if constexpr (std::is_same_v<T, float>) {
+    if (via_transpose(onednn, trans_a, trans_b, m, n))
+      return gemm_via_transpose(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+  gemm_split(onednn, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 }  // namespace

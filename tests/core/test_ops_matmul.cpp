@@ -3,6 +3,9 @@
 // and gradient checks.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "core/blas.hpp"
 #include "tests/core/gradcheck_util.hpp"
 
@@ -38,34 +41,57 @@ TEST_CASE("gemm: strided slices with leading dimensions, float and double") {
   CHECK(cd == std::vector<double>{2, 6, 4, 8});
 }
 
+namespace {
+
+// C = alpha op(A) op(B) + beta C for an (m, n, k) float product with every operand inside a
+// wider buffer, checked against the definition; C's padding columns must stay untouched.
+// With beta 0, C starts as NaN: it must be written, never read.
+void check_strided_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k,
+                        float beta) {
+  const std::size_t pad = 3;
+  const std::size_t a_rows = ta ? k : m, a_cols = ta ? m : k;
+  const std::size_t b_rows = tb ? n : k, b_cols = tb ? k : n;
+  const std::size_t lda = a_cols + pad, ldb = b_cols + pad, ldc = n + pad;
+  std::vector<float> a(a_rows * lda), b(b_rows * ldb), c(m * ldc);
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i % 17) / 8 - 1;
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>(i % 13) / 6 - 1;
+  const float padding = 42.0f;
+  for (std::size_t i = 0; i < c.size(); ++i)
+    c[i] = i % ldc >= n     ? padding
+           : beta == 0.0f   ? std::numeric_limits<float>::quiet_NaN()
+                            : static_cast<float>(i % 7);
+  const std::vector<float> c0 = c;
+  gemm(ta, tb, m, n, k, 0.5f, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+  for (std::size_t i = 0; i < m; ++i) {
+    for (std::size_t j = 0; j < n; ++j) {
+      double sum = 0;
+      for (std::size_t p = 0; p < k; ++p)
+        sum += double(ta ? a[p * lda + i] : a[i * lda + p]) * (tb ? b[j * ldb + p] : b[p * ldb + j]);
+      const double before = beta == 0.0f ? 0.0 : beta * c0[i * ldc + j];
+      CHECK(c[i * ldc + j] == doctest::Approx(before + 0.5 * sum).epsilon(1e-5));
+    }
+    for (std::size_t j = n; j < ldc; ++j) CHECK(c[i * ldc + j] == padding);
+  }
+}
+
+}  // namespace
+
 TEST_CASE("gemm: a float product large enough for oneDNN, strided, with alpha and beta") {
   // 160 x 130 x 210 is above core/blas.cpp's 4M multiply-adds, so it runs in oneDNN, the
-  // library every Linear of the small and medium sizes uses: each operand sits in a wider
-  // buffer (leading dimensions past its width), C accumulates (beta 1), and C's padding
-  // columns must stay untouched.
-  const std::size_t m = 160, n = 130, k = 210, pad = 3;
-  for (bool ta : {false, true}) {
-    for (bool tb : {false, true}) {
-      CAPTURE(ta);
-      CAPTURE(tb);
-      const std::size_t a_rows = ta ? k : m, a_cols = ta ? m : k;
-      const std::size_t b_rows = tb ? n : k, b_cols = tb ? k : n;
-      const std::size_t lda = a_cols + pad, ldb = b_cols + pad, ldc = n + pad;
-      std::vector<float> a(a_rows * lda), b(b_rows * ldb), c(m * ldc);
-      for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i % 17) / 8 - 1;
-      for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>(i % 13) / 6 - 1;
-      for (std::size_t i = 0; i < c.size(); ++i) c[i] = static_cast<float>(i % 7);
-      const std::vector<float> c0 = c;
-      gemm(ta, tb, m, n, k, 0.5f, a.data(), lda, b.data(), ldb, 1.0f, c.data(), ldc);
-      for (std::size_t i = 0; i < m; ++i) {
-        for (std::size_t j = 0; j < n; ++j) {
-          double sum = 0;
-          for (std::size_t p = 0; p < k; ++p)
-            sum += double(ta ? a[p * lda + i] : a[i * lda + p]) *
-                   (tb ? b[j * ldb + p] : b[p * ldb + j]);
-          CHECK(c[i * ldc + j] == doctest::Approx(c0[i * ldc + j] + 0.5 * sum).epsilon(1e-5));
+  // library every Linear of the small and medium sizes uses. Both orientations of C: a tall
+  // Aᵀ B (m > n, a widening layer's weight gradient) runs as its transpose, Cᵀ = Bᵀ A, and
+  // is added into C transposed.
+  const std::size_t shapes[][3] = {{160, 130, 210}, {130, 160, 210}};
+  for (const auto& s : shapes) {
+    for (bool ta : {false, true}) {
+      for (bool tb : {false, true}) {
+        for (float beta : {1.0f, 0.0f}) {
+          CAPTURE(s[0]);
+          CAPTURE(ta);
+          CAPTURE(tb);
+          CAPTURE(beta);
+          check_strided_gemm(ta, tb, s[0], s[1], s[2], beta);
         }
-        for (std::size_t j = n; j < ldc; ++j) CHECK(c[i * ldc + j] == c0[i * ldc + j]);
       }
     }
   }
