@@ -13,9 +13,12 @@ using core::NamedParameter;
 
 namespace {
 
+// In double, in SIMD lanes: one running sum would make every add wait for the one before,
+// and at medium (3M gradients) this pass took as long as Adam's.
 template <class T>
 double sum_of_squares(const T* g, std::size_t n) {
   double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
   for (std::size_t i = 0; i < n; ++i) sum += static_cast<double>(g[i]) * static_cast<double>(g[i]);
   return sum;
 }
