@@ -12,6 +12,12 @@ attention rows, a few microseconds each, include ctypes' call overhead (about 1 
 
   bench/gemm_libraries.py [--qkv build/qkv] [--sizes tiny,small,medium] [--rounds 15]
 
+A weight gradient dW = dYᵀ X whose C is taller than it is wide (d_out > d_in: the stacked
+q, k, v and fc1) is slow in oneDNN as it stands, so qkv computes it as Cᵀ = Xᵀ dY, the
+same Aᵀ B with m and n swapped, and adds that into C transposed. For those rows the table
+also times oneDNN at the swapped product, the route qkv takes (the product alone: the
+add into C is one more pass over it, about 2% of the product's time at medium).
+
 The libraries are the ones the qkv binary loads (found with ldd), as compare.py's sgemm
 peak uses. Prints a Markdown table; ratio = OpenBLAS time / oneDNN time (above 1: oneDNN is
 faster).
@@ -40,6 +46,20 @@ def products(size):
     out += [("attention Q Kᵀ, one block", False, False, 32, size.seq, dh),
             ("attention P V, one block", False, False, 32, dh, size.seq)]
     return out
+
+
+def route(product):
+    """Which library core/blas.cpp sends the product to, and whether as its transpose."""
+    _, trans_a, trans_b, m, n, k = product
+    if m * n * k < ONEDNN_MACS:
+        return "OpenBLAS"
+    return "oneDNN, as Cᵀ" if trans_a and not trans_b and m > n else "oneDNN"
+
+
+def swapped(product):
+    """The transposed route's product: Cᵀ = Bᵀ A, m and n swapped."""
+    what, trans_a, trans_b, m, n, k = product
+    return what, trans_a, trans_b, n, m, k
 
 
 def seconds_per_call(sgemms, product, rounds):
@@ -73,17 +93,23 @@ def main():
     sgemms = libraries(args.qkv)
     for sgemm in sgemms:
         print(f"- {sgemm.name}")
-    print("\n| size | product | m × n × k | OpenBLAS GFLOP/s | oneDNN GFLOP/s | ratio | qkv uses |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| size | product | m × n × k | OpenBLAS GFLOP/s | oneDNN GFLOP/s | ratio "
+          "| oneDNN as Cᵀ GFLOP/s | qkv uses |")
+    print("|---|---|---|---|---|---|---|---|")
+    onednn_only = [s for s in sgemms if s.name.startswith("oneDNN")]
     for name in sizes:
         for product in products(SIZES[name]):
             what, _, _, m, n, k = product
             openblas, onednn = seconds_per_call(sgemms, product, args.rounds)
             flop = 2.0 * m * n * k
-            uses = "oneDNN" if m * n * k >= ONEDNN_MACS else "OpenBLAS"
+            uses = route(product)
+            as_transpose = "–"
+            if uses == "oneDNN, as Cᵀ":
+                [seconds] = seconds_per_call(onednn_only, swapped(product), args.rounds)
+                as_transpose = f"{flop / seconds / 1e9:.1f}"
             print(f"| {name} | {what} | {m} × {n} × {k} | {flop / openblas / 1e9:.1f} "
-                  f"| {flop / onednn / 1e9:.1f} | {openblas / onednn:.2f} | {uses} |",
-                  flush=True)
+                  f"| {flop / onednn / 1e9:.1f} | {openblas / onednn:.2f} | {as_transpose} "
+                  f"| {uses} |", flush=True)
 
 
 if __name__ == "__main__":
