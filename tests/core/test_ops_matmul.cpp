@@ -77,7 +77,7 @@ void check_strided_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::siz
 }  // namespace
 
 TEST_CASE("gemm: a float product large enough for oneDNN, strided, with alpha and beta") {
-  // 160 x 130 x 210 is above core/blas.cpp's 4M multiply-adds, so it runs in oneDNN, the
+  // 160 x 130 x 210 is above core/blas.cpp's 512K multiply-adds, so it runs in oneDNN, the
   // library every Linear of the small and medium sizes uses. Both orientations of C: a tall
   // Aᵀ B (m > n, a widening layer's weight gradient) runs as its transpose, Cᵀ = Bᵀ A, and
   // is added into C transposed.
