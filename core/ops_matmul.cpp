@@ -159,10 +159,12 @@ template <class T> Tensor linear_impl(const Tensor& x, const Tensor& w, const Te
 // ---- linear_stacked: the weights as one (Σ out, in) matrix ----
 
 // Multiply-adds of the whole stacked product below which each block runs as its own gemm:
-// OpenBLAS multiplies products under about a million without packing them (its
-// small-matrix kernels), which at the tiny size made three 544x32x32 gemms faster than
-// one 544x96x32 (measured, forward + backward). Larger products gain from one gemm.
-constexpr std::size_t kBlockwiseMacs = std::size_t{1} << 21;
+// the products that stay in OpenBLAS (under core/blas.cpp's 512K). Its small-matrix kernels
+// multiply blocks without packing them, which made three 544x32x32 gemms faster than one
+// 544x96x32 when OpenBLAS ran the tiny size; oneDNN runs the stacked product faster than
+// its blocks (72.7 against 54.9 GFLOP/s, bench/gemm_libraries.py), and the tiny size, whose
+// q, k, v product is 1.7M, ran 11% more tokens/s as one gemm.
+constexpr std::size_t kBlockwiseMacs = std::size_t{1} << 19;
 
 // The per-call lists below come from the graph's pooled blocks, not the heap: a warm
 // training step allocates nothing (tests/allocations).
