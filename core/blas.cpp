@@ -1,11 +1,13 @@
 // gemm over raw row-major buffers. A float product of at least kOneDnnMacs multiply-adds
 // goes to oneDNN's dnnl_sgemm, whose AVX-512 kernels run nearly every linear-layer shape of
-// a step 1.1-2x faster than OpenBLAS on this machine (bench/README.md, "which sgemm").
+// a step 1.1-1.6x faster than OpenBLAS on this machine (bench/README.md, "which sgemm").
 // Smaller products (attention's per-head ones, the tiny size's head) and every double
 // product go to OpenBLAS through xtensor-blas's bundled cxxblas, whose small-matrix kernels
-// win there. Neither copies or allocates on our side. (blas_threads.cpp includes <cblas.h>
-// for the thread count; the two headers cannot share a file.) Under a ParallelScope a large
-// product is split over the pool by rows or columns of C, each part one single-threaded gemm.
+// win there. Neither copies on our side; our one buffer is the per-thread scratch of a tall
+// Aᵀ B (gemm_via_transpose), which grows to its largest size once. (blas_threads.cpp
+// includes <cblas.h> for the thread count; the two headers cannot share a file.) Under a
+// ParallelScope a large product is split over the pool by rows or columns of C, each part
+// one single-threaded gemm.
 #include "core/blas.hpp"
 
 #include <dnnl.h>
@@ -34,7 +36,7 @@ constexpr std::size_t kSplitMacs = std::size_t{1} << 22;
 // Parts are cut at multiples of this many rows or columns (OpenBLAS's register blocks).
 constexpr std::size_t kSplitAlign = 16;
 // Float products of at least this many multiply-adds run in oneDNN (measured per shape,
-// bench/gemm_libraries.py: the tiny size's Linear products of 0.5-2M are 1.2-2x faster
+// bench/gemm_libraries.py: the tiny size's Linear products of 0.5-2M are 1.1-1.6x faster
 // there; below, as the tiny head's 0.3M and attention's blocks, OpenBLAS is as fast or
 // faster).
 constexpr std::size_t kOneDnnMacs = std::size_t{1} << 19;

@@ -78,7 +78,7 @@ void check_strided_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::siz
 
 TEST_CASE("gemm: a float product large enough for oneDNN, strided, with alpha and beta") {
   // 160 x 130 x 210 is above core/blas.cpp's 512K multiply-adds, so it runs in oneDNN, the
-  // library every Linear of the small and medium sizes uses. Both orientations of C: a tall
+  // library every Linear product of every size uses but the tiny size's head. Both orientations of C: a tall
   // Aᵀ B (m > n, a widening layer's weight gradient) runs as its transpose, Cᵀ = Bᵀ A, and
   // is added into C transposed.
   const std::size_t shapes[][3] = {{160, 130, 210}, {130, 160, 210}};
