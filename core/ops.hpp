@@ -87,10 +87,15 @@ Tensor merge_heads(const Tensor& a);
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
 // x (..., in) times weight (out, in) transposed, plus bias (out) if defined: nn.Linear.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// gelu(linear(x, weight, bias)) as one op, the same values and gradients bit for bit: the
+// bias is added in the GELU's pass instead of being copied into every row first, the
+// pre-activation is never a tensor of its own, and the backward forms the bias gradient in
+// the pass that multiplies by GELU's slope. FeedForward's fc1 and activation.
+Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 // x (..., in) times weights (out_i, in) stacked along their out axis, plus their biases
 // (none, or one per weight, each possibly undefined): (..., Σ out_i), the linear(x, w_i, b_i)
 // side by side, e.g. attention's q, k and v as the column blocks of one (B, T, 3C) tensor.
-// One gemm forward and one for dx (K = Σ out_i); below 2M multiply-adds one per weight,
+// One gemm forward and one for dx (K = Σ out_i); below 512K multiply-adds one per weight,
 // which OpenBLAS's small-matrix kernels make faster. Weights that lie one after another in
 // memory (a flat parameter buffer, core/flat.hpp) are read in place, others are packed into
 // a scratch copy; gradients land in each weight's and bias's own gradient, and a weight or

@@ -8,6 +8,7 @@
 //   dA = dC op(B)ᵀ        (A not transposed)      dA = op(B) dCᵀ   (A transposed)
 //   dB = op(A)ᵀ dC        (B not transposed)      dB = dCᵀ op(A)   (B transposed)
 #include <algorithm>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "core/buffer_pool.hpp"
 #include "core/kernel_util.hpp"
 #include "core/ops.hpp"
+#include "core/vector_math.hpp"
 
 namespace qkv::core {
 
@@ -153,6 +155,108 @@ template <class T> Tensor linear_impl(const Tensor& x, const Tensor& w, const Te
     if (bias.defined() && bias.requires_grad())  // db = column sums of g
       add_column_sums(pg, rows, out_features, bias.grad_buffer<T>());
   }, Reads::first(2));  // x and W; the bias's gradient needs only g
+  return out;
+}
+
+// ---- linear_gelu: gelu(x Wᵀ + b) in one op ----
+
+// Rows per chunk of linear_gelu's forward pass: a whole number of 64-element blocks (where
+// parallel_blocks cuts gelu's array), so that every element takes the SIMD or the scalar
+// path it takes in gelu over the whole array, and about 16K elements, so that the GELU
+// reads the chunk while the bias add has left it in cache.
+std::size_t gelu_chunk_rows(std::size_t cols) {
+  const std::size_t rows_per_block = 64 / std::gcd(cols, std::size_t{64});
+  return rows_per_block * std::max<std::size_t>(1, 16384 / (rows_per_block * cols));
+}
+
+// y (rows, cols), holding x Wᵀ, becomes gelu(y + bias) in place (bias may be null), and
+// slope (unless null) the GELU's derivative there.
+template <class T> void add_bias_and_gelu(T* y, const T* bias, std::size_t rows, std::size_t cols,
+                                          T* slope) {
+  const std::size_t chunk = gelu_chunk_rows(cols);
+  const std::size_t chunks = (rows + chunk - 1) / chunk;
+  const std::size_t min_chunks = std::max<std::size_t>(1, detail::kParallelElements / (chunk * cols));
+  parallel_for(chunks, min_chunks, [=](std::size_t begin, std::size_t end) {
+    for (std::size_t c = begin; c < end; ++c) {
+      const std::size_t r0 = c * chunk, r1 = std::min(rows, r0 + chunk);
+      T* part = y + r0 * cols;
+      if (bias)
+        for (std::size_t r = r0; r < r1; ++r) {
+          T* row = y + r * cols;
+#pragma omp simd
+          for (std::size_t j = 0; j < cols; ++j) row[j] += bias[j];
+        }
+      detail::gelu_array(part, part, slope ? slope + r0 * cols : nullptr, (r1 - r0) * cols);
+    }
+  });
+}
+
+// gh = g ⊙ slope over (rows, cols), and, unless sums is null, sums[j] += Σ_r gh[r, j] (the
+// bias gradient, summed row by row as add_column_sums does). Split over the threads by
+// columns, so that every sum runs over the rows in one order whatever the thread count.
+template <class T> void gelu_grad_and_column_sums(const T* g, const T* slope, std::size_t rows,
+                                                  std::size_t cols, T* gh, T* sums) {
+  constexpr std::size_t block = 16;  // columns, one SIMD register of floats
+  const std::size_t blocks = (cols + block - 1) / block;
+  const std::size_t min_blocks = std::max<std::size_t>(1, detail::kParallelElements / (block * rows + 1));
+  parallel_for(blocks, min_blocks, [=](std::size_t begin, std::size_t end) {
+    const std::size_t j0 = begin * block, j1 = std::min(cols, end * block);
+    for (std::size_t r = 0; r < rows; ++r) {
+      const T* __restrict gr = g + r * cols;
+      const T* __restrict sr = slope + r * cols;
+      T* __restrict out = gh + r * cols;
+      if (sums) {
+        T* __restrict s = sums;
+#pragma omp simd
+        for (std::size_t j = j0; j < j1; ++j) {
+          out[j] = gr[j] * sr[j];
+          s[j] += out[j];
+        }
+      } else {
+#pragma omp simd
+        for (std::size_t j = j0; j < j1; ++j) out[j] = gr[j] * sr[j];
+      }
+    }
+  });
+}
+
+template <class T> Tensor linear_gelu_impl(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  const std::size_t in = w.shape()[1], out_features = w.shape()[0];
+  const std::size_t rows = x.numel() / in;
+  Shape out_shape = x.shape();
+  out_shape.back() = out_features;
+  Tensor out = Tensor::empty(out_shape, x.dtype());
+  T* py = out.data<T>();
+  gemm(false, true, rows, out_features, in, T(1), x.data<T>(), in, w.data<T>(), in, T(0), py,
+       out_features);
+  const bool grad = needs_grad({&x, &w, &bias});
+  Tensor slope = grad ? Tensor::empty(out_shape, x.dtype()) : Tensor();
+  add_bias_and_gelu(py, bias.defined() ? bias.data<T>() : nullptr, rows, out_features,
+                    grad ? slope.data<T>() : nullptr);
+  if (!grad) return out;
+  record(out, "linear_gelu", {x, w, bias},
+         [rows, in, out_features, slope](const Tensor& g, const Inputs& inputs) {
+           const Tensor& x = inputs[0];
+           const Tensor& w = inputs[1];
+           const Tensor& bias = inputs[2];
+           // The pre-activation's gradient, (rows, out): the GELU's backward, with the bias
+           // gradient (its column sums) taken in the same pass.
+           Tensor pre = Tensor::empty({rows, out_features}, g.dtype());
+           T* ph = pre.data<T>();
+           T* db = bias.defined() && bias.requires_grad() ? bias.grad_buffer<T>() : nullptr;
+           gelu_grad_and_column_sums(g.data<T>(), slope.data<T>(), rows, out_features, ph, db);
+           if (x.requires_grad()) {  // dx = gh W
+             const GradTarget<T> gx = grad_for_write<T>(x);
+             gemm(false, false, rows, in, out_features, T(1), ph, out_features, w.data<T>(), in,
+                  gx.fresh ? T(0) : T(1), gx.data, in);
+           }
+           if (w.requires_grad()) {  // dW = ghᵀ x
+             const GradTarget<T> gw = grad_for_write<T>(w);
+             gemm(true, false, out_features, in, rows, T(1), ph, out_features, x.data<T>(), in,
+                  gw.fresh ? T(0) : T(1), gw.data, in);
+           }
+         },
+         Reads::first(2));  // x and W; the GELU's slope is saved, the bias's gradient needs g
   return out;
 }
 
@@ -349,19 +453,32 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   return dispatch(a.dtype(), [&](auto tag) { return matmul_impl<decltype(tag)>(a, b, trans_a, trans_b); });
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  detail::check_defined("linear", x, "input");
-  detail::check_defined("linear", weight, "weight");
-  detail::check_same_dtype("linear", x, weight);
+namespace {
+
+void check_linear(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  detail::check_defined(op, x, "input");
+  detail::check_defined(op, weight, "weight");
+  detail::check_same_dtype(op, x, weight);
   if (weight.dim() != 2 || x.dim() < 1 || x.shape().back() != weight.shape()[1])
-    detail::shape_error("linear", "input (..., in) needs weight (out, in)", x.shape(), weight.shape());
+    detail::shape_error(op, "input (..., in) needs weight (out, in)", x.shape(), weight.shape());
   if (bias.defined()) {
-    detail::check_same_dtype("linear", x, bias);
+    detail::check_same_dtype(op, x, bias);
     if (bias.dim() != 1 || bias.shape()[0] != weight.shape()[0])
-      detail::shape_error("linear", "bias must be (out) for weight (out, in)", bias.shape(),
+      detail::shape_error(op, "bias must be (out) for weight (out, in)", bias.shape(),
                           weight.shape());
   }
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_linear("linear", x, weight, bias);
   return dispatch(x.dtype(), [&](auto tag) { return linear_impl<decltype(tag)>(x, weight, bias); });
+}
+
+Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_linear("linear_gelu", x, weight, bias);
+  return dispatch(x.dtype(), [&](auto tag) { return linear_gelu_impl<decltype(tag)>(x, weight, bias); });
 }
 
 Tensor linear_stacked(const Tensor& x, const Inputs& weights, const Inputs& biases) {

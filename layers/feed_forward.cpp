@@ -28,8 +28,10 @@ FeedForward::FeedForward(const FeedForwardOptions& options, core::Rng& rng) : op
 }
 
 Tensor FeedForward::forward(const Tensor& x) {
-  Tensor h = fc1_->forward(x);  // (B, T, C) -> (B, T, hidden)
-  h = options_.activation == Activation::gelu ? core::gelu(h) : core::relu(h);
+  // (B, T, C) -> (B, T, hidden); GELU's fused op is fc1 and the activation in one pass.
+  const Tensor h = options_.activation == Activation::gelu
+                       ? core::linear_gelu(x, fc1_->weight(), fc1_->bias())
+                       : core::relu(fc1_->forward(x));
   return fc2_->forward(h);  // (B, T, hidden) -> (B, T, C)
 }
 
