@@ -191,11 +191,12 @@ template <class T> void add_bias_and_gelu(T* y, const T* bias, std::size_t rows,
   });
 }
 
-// gh = g ⊙ slope over (rows, cols), and, unless sums is null, sums[j] += Σ_r gh[r, j] (the
-// bias gradient, summed row by row as add_column_sums does). Split over the threads by
-// columns, so that every sum runs over the rows in one order whatever the thread count.
-template <class T> void gelu_grad_and_column_sums(const T* g, const T* slope, std::size_t rows,
-                                                  std::size_t cols, T* gh, T* sums) {
+// slope (rows, cols) becomes gh = g ⊙ slope in place, and, unless sums is null, sums[j] +=
+// Σ_r gh[r, j] (the bias gradient, summed row by row as add_column_sums does). Split over
+// the threads by columns, so that every sum runs over the rows in one order whatever the
+// thread count.
+template <class T> void gelu_grad_and_column_sums(const T* g, T* slope, std::size_t rows,
+                                                  std::size_t cols, T* sums) {
   constexpr std::size_t block = 16;  // columns, one SIMD register of floats
   const std::size_t blocks = (cols + block - 1) / block;
   const std::size_t min_blocks = std::max<std::size_t>(1, detail::kParallelElements / (block * rows + 1));
@@ -203,18 +204,17 @@ template <class T> void gelu_grad_and_column_sums(const T* g, const T* slope, st
     const std::size_t j0 = begin * block, j1 = std::min(cols, end * block);
     for (std::size_t r = 0; r < rows; ++r) {
       const T* __restrict gr = g + r * cols;
-      const T* __restrict sr = slope + r * cols;
-      T* __restrict out = gh + r * cols;
+      T* __restrict gh = slope + r * cols;
       if (sums) {
         T* __restrict s = sums;
 #pragma omp simd
         for (std::size_t j = j0; j < j1; ++j) {
-          out[j] = gr[j] * sr[j];
-          s[j] += out[j];
+          gh[j] *= gr[j];
+          s[j] += gh[j];
         }
       } else {
 #pragma omp simd
-        for (std::size_t j = j0; j < j1; ++j) out[j] = gr[j] * sr[j];
+        for (std::size_t j = j0; j < j1; ++j) gh[j] *= gr[j];
       }
     }
   });
@@ -235,16 +235,16 @@ template <class T> Tensor linear_gelu_impl(const Tensor& x, const Tensor& w, con
                     grad ? slope.data<T>() : nullptr);
   if (!grad) return out;
   record(out, "linear_gelu", {x, w, bias},
-         [rows, in, out_features, slope](const Tensor& g, const Inputs& inputs) {
+         [rows, in, out_features, slope](const Tensor& g, const Inputs& inputs) mutable {
            const Tensor& x = inputs[0];
            const Tensor& w = inputs[1];
            const Tensor& bias = inputs[2];
-           // The pre-activation's gradient, (rows, out): the GELU's backward, with the bias
+           // The pre-activation's gradient (rows, out), the GELU's backward, written over the
+           // slope (a backward runs once: the graph is freed as it goes), with the bias
            // gradient (its column sums) taken in the same pass.
-           Tensor pre = Tensor::empty({rows, out_features}, g.dtype());
-           T* ph = pre.data<T>();
+           T* ph = slope.data<T>();
            T* db = bias.defined() && bias.requires_grad() ? bias.grad_buffer<T>() : nullptr;
-           gelu_grad_and_column_sums(g.data<T>(), slope.data<T>(), rows, out_features, ph, db);
+           gelu_grad_and_column_sums(g.data<T>(), ph, rows, out_features, db);
            if (x.requires_grad()) {  // dx = gh W
              const GradTarget<T> gx = grad_for_write<T>(x);
              gemm(false, false, rows, in, out_features, T(1), ph, out_features, w.data<T>(), in,
