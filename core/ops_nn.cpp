@@ -185,10 +185,20 @@ void layer_norm_param_grads_row(const T* __restrict g, const T* __restrict xh, s
 //   dx = σ⁻¹ (ĝ − mean(ĝ) − x̂ mean(ĝ ⊙ x̂)),  dw += Σ dy ⊙ x̂,  db += Σ dy.
 // dy, x̂: (rows, n); dx, dw, db may be null (not wanted); dx is written with = when
 // dx_fresh, added to otherwise. The rows of dx are split over the threads; dw and db sum
-// over the rows in row order on one thread, as without threads.
+// over the rows in row order on one thread, as without threads. On one thread a row's
+// dx follows its dw and db while the row is in cache: one pass over dy and x̂, not two
+// (they are megabytes at medium, where these passes are bound by memory), and the same
+// row functions in the same order, so the same bits.
 template <class T>
 void layer_norm_backward(const T* dy, const T* xhat, const T* rstd, const T* w, std::size_t rows,
                          std::size_t n, T* dx, bool dx_fresh, T* dw, T* db) {
+  if (dx && dw && db && parallel_threads() == 1) {
+    for (std::size_t r = 0; r < rows; ++r) {
+      layer_norm_param_grads_row(dy + r * n, xhat + r * n, n, dw, db);
+      layer_norm_backward_row(dy + r * n, xhat + r * n, w, rstd[r], n, dx + r * n, dx_fresh);
+    }
+    return;
+  }
   if (dw && db) {  // one pass over the rows for both: dy is read once
     for (std::size_t r = 0; r < rows; ++r)
       layer_norm_param_grads_row(dy + r * n, xhat + r * n, n, dw, db);
