@@ -121,6 +121,22 @@ template <class T> void add_column_sums(const T* __restrict g, std::size_t rows,
   }
 }
 
+// The gradients of y = x Wᵀ (+ b) that need a gemm, from g = dy (rows, out): dx = g W and
+// dW = gᵀ x, each for an input that requires grad.
+template <class T> void linear_gemm_grads(const T* g, std::size_t rows, std::size_t in,
+                                          std::size_t out_features, const Tensor& x, const Tensor& w) {
+  if (x.requires_grad()) {  // dx = g W
+    const GradTarget<T> gx = grad_for_write<T>(x);
+    gemm(false, false, rows, in, out_features, T(1), g, out_features, w.data<T>(), in,
+         gx.fresh ? T(0) : T(1), gx.data, in);
+  }
+  if (w.requires_grad()) {  // dW = gᵀ x
+    const GradTarget<T> gw = grad_for_write<T>(w);
+    gemm(true, false, out_features, in, rows, T(1), g, out_features, x.data<T>(), in,
+         gw.fresh ? T(0) : T(1), gw.data, in);
+  }
+}
+
 template <class T> Tensor linear_impl(const Tensor& x, const Tensor& w, const Tensor& bias) {
   const std::size_t in = w.shape()[1], out_features = w.shape()[0];
   const std::size_t rows = x.numel() / in;  // (..., in) as one (rows, in) matrix
@@ -142,16 +158,7 @@ template <class T> Tensor linear_impl(const Tensor& x, const Tensor& w, const Te
     const Tensor& w = inputs[1];
     const Tensor& bias = inputs[2];
     const T* pg = g.data<T>();  // (rows, out)
-    if (x.requires_grad()) {  // dx = g W
-      const GradTarget<T> gx = grad_for_write<T>(x);
-      gemm(false, false, rows, in, out_features, T(1), pg, out_features, w.data<T>(), in,
-           gx.fresh ? T(0) : T(1), gx.data, in);
-    }
-    if (w.requires_grad()) {  // dW = gᵀ x
-      const GradTarget<T> gw = grad_for_write<T>(w);
-      gemm(true, false, out_features, in, rows, T(1), pg, out_features, x.data<T>(), in,
-           gw.fresh ? T(0) : T(1), gw.data, in);
-    }
+    linear_gemm_grads(pg, rows, in, out_features, x, w);
     if (bias.defined() && bias.requires_grad())  // db = column sums of g
       add_column_sums(pg, rows, out_features, bias.grad_buffer<T>());
   }, Reads::first(2));  // x and W; the bias's gradient needs only g
@@ -245,16 +252,7 @@ template <class T> Tensor linear_gelu_impl(const Tensor& x, const Tensor& w, con
            T* ph = slope.data<T>();
            T* db = bias.defined() && bias.requires_grad() ? bias.grad_buffer<T>() : nullptr;
            gelu_grad_and_column_sums(g.data<T>(), ph, rows, out_features, db);
-           if (x.requires_grad()) {  // dx = gh W
-             const GradTarget<T> gx = grad_for_write<T>(x);
-             gemm(false, false, rows, in, out_features, T(1), ph, out_features, w.data<T>(), in,
-                  gx.fresh ? T(0) : T(1), gx.data, in);
-           }
-           if (w.requires_grad()) {  // dW = ghᵀ x
-             const GradTarget<T> gw = grad_for_write<T>(w);
-             gemm(true, false, out_features, in, rows, T(1), ph, out_features, x.data<T>(), in,
-                  gw.fresh ? T(0) : T(1), gw.data, in);
-           }
+           linear_gemm_grads(ph, rows, in, out_features, x, w);
          },
          Reads::first(2));  // x and W; the GELU's slope is saved, the bias's gradient needs g
   return out;
