@@ -3,6 +3,7 @@
 // fc1: C -> hidden, act: GELU (exact, erf; the default) or ReLU, fc2: hidden -> C, both
 // Linear with bias (parameters `fc1.weight`, `fc1.bias`, `fc2.weight`, `fc2.bias`). No
 // dropout inside: the block applies residual dropout to the whole sublayer's output.
+// With GELU, fc1 and the activation run as one op (core::linear_gelu, the same bits).
 // Registered as the built-in layer type `feed_forward` (see builtin_layers.hpp).
 //
 //   FeedForward ffn(FeedForwardOptions{64, 256, Activation::gelu}, rng);
