@@ -1,6 +1,6 @@
 // The per-thread pool and what runs on it: parallel_for covers every index once, inline
-// without a scope; gemm split over two threads, attention and the same-shape binary ops at
-// two threads are bit for bit the one-thread result; separate threads with their own scopes
+// without a scope; gemm split over two threads, attention, the same-shape binary ops and
+// layer norm at two threads are bit for bit the one-thread result; separate threads with their own scopes
 // (ablate's several Trainers in one process) do not disturb each other.
 #include <doctest/doctest.h>
 
@@ -151,6 +151,30 @@ TEST_CASE("binary ops of one shape: two threads give the one-thread result bit f
     const auto one = run(op);
     ParallelScope scope(2);
     CHECK(run(op) == one);
+  }
+}
+
+TEST_CASE("layer_norm: two threads give the one-thread result bit for bit") {
+  // One thread takes each row's dw, db and dx in one pass; two split dx's rows and sum dw
+  // and db in a pass of their own. Both are the same row functions in the same order.
+  auto run = [] {
+    Rng rng(5);
+    const Tensor x = Tensor::randn({4096, 64}, rng).requires_grad_();
+    const Tensor w = Tensor::randn({64}, rng).requires_grad_();
+    const Tensor b = Tensor::randn({64}, rng).requires_grad_();
+    const Tensor r = Tensor::randn({4096, 64}, rng);
+    const Tensor y = layer_norm(mul(x, 2.0), w, b, 1e-5);  // x's gradient through an intermediate
+    sum(mul(y, r)).backward();
+    return std::vector<std::vector<double>>{y.to_vector(), x.grad().to_vector(),
+                                            w.grad().to_vector(), b.grad().to_vector()};
+  };
+  const auto one = run();
+  ParallelScope scope(2);
+  const auto two = run();
+  REQUIRE(two.size() == one.size());
+  for (std::size_t i = 0; i < one.size(); ++i) {
+    CAPTURE(i);
+    CHECK(two[i] == one[i]);
   }
 }
 
